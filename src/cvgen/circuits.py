@@ -1,0 +1,134 @@
+"""Circuits: the built-in CV-QNN template and Blackbird scripts, as SF Programs with free parameters.
+
+Parameter names and modes are known without importing Strawberry Fields (which pulls in
+TensorFlow, seconds of start-up), so the Snakefile and config checks stay fast. SF is imported
+only when a Program is built, inside a generation job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from cvgen.errors import CvgenError
+
+# A gate as plain data: (SF op name, arguments, wires). A str argument is a free parameter.
+Gate = tuple[str, tuple[str | float, ...], tuple[int, ...]]
+
+# Ops whose output is not a pure state of the whole register, or that sample: the ket-based
+# observables cannot handle them.
+UNSUPPORTED_OP_PREFIXES = ("Measure", "LossChannel", "ThermalLossChannel")
+
+
+@dataclass(frozen=True)
+class CircuitSpec:
+    """Everything needed to build the circuit in any engine: structure, cutoff, precision."""
+
+    modes: int
+    cutoff: int
+    dtype: str
+    parameter_names: tuple[str, ...]
+    gates: tuple[Gate, ...] | None = None
+    blackbird_text: str | None = None
+
+    def build_program(self):
+        """Build the SF Program once, with symbolic parameters bound per batch via `args`."""
+        import strawberryfields as sf
+
+        if self.blackbird_text is not None:
+            import blackbird
+
+            return sf.io.to_program(blackbird.loads(self.blackbird_text))
+        from strawberryfields import ops
+
+        program = sf.Program(self.modes)
+        free = program.params(*self.parameter_names)
+        free = dict(zip(self.parameter_names, free if len(self.parameter_names) > 1 else [free]))
+        with program.context as q:
+            for name, args, wires in self.gates:
+                op = getattr(ops, name)(*(free[a] if isinstance(a, str) else a for a in args))
+                op | tuple(q[w] for w in wires)
+        return program
+
+
+def circuit_from_config(config: dict, blackbird_text: str | None = None) -> CircuitSpec:
+    """The circuit a config describes; a Blackbird script is read from disk unless given."""
+    circuit = config["circuit"]
+    if circuit.get("blackbird"):
+        if blackbird_text is None:
+            path = Path(circuit["blackbird"])
+            if not path.is_file():
+                raise CvgenError(
+                    f"circuit.blackbird: file {path} not found (paths are relative to the "
+                    f"working directory); fix the path or use circuit.template"
+                )
+            blackbird_text = path.read_text()
+        return blackbird_circuit(blackbird_text, circuit["cutoff"], circuit["dtype"])
+    gates = tuple(qnn_gates(circuit["modes"], circuit["layers"]))
+    return CircuitSpec(
+        modes=circuit["modes"],
+        cutoff=circuit["cutoff"],
+        dtype=circuit["dtype"],
+        parameter_names=parameter_names(gates),
+        gates=gates,
+    )
+
+
+def blackbird_circuit(text: str, cutoff: int, dtype: str) -> CircuitSpec:
+    """Parse a Blackbird script; reject ops whose result is not a pure ket."""
+    import blackbird
+
+    try:
+        program = blackbird.loads(text)
+    except Exception as err:  # the parser raises many unrelated types on bad syntax
+        raise CvgenError(f"circuit.blackbird: cannot parse the script ({err!r}); fix its syntax")
+    for op in program.operations:
+        if op["op"].startswith(UNSUPPORTED_OP_PREFIXES):
+            raise CvgenError(
+                f"circuit.blackbird: op {op['op']} is not supported (outputs are computed from "
+                f"the pure output ket); remove measurements and channels from the script"
+            )
+    if not program.modes:
+        raise CvgenError("circuit.blackbird: the script applies no ops; add gates")
+    return CircuitSpec(
+        modes=max(program.modes) + 1,
+        cutoff=cutoff,
+        dtype=dtype,
+        parameter_names=tuple(sorted(program.parameters)),
+        blackbird_text=text,
+    )
+
+
+def parameter_names(gates: tuple[Gate, ...]) -> tuple[str, ...]:
+    """Free parameter names in order of first use."""
+    names = (a for _, args, _ in gates for a in args if isinstance(a, str))
+    return tuple(dict.fromkeys(names))
+
+
+def qnn_gates(modes: int, layers: int) -> list[Gate]:
+    """Dgate input encoding, then `layers` CV-QNN layers (Killoran et al., PRR 1, 033063)."""
+    gates: list[Gate] = [("Dgate", (f"input_{m}", 0.0), (m,)) for m in range(modes)]
+    for layer in range(layers):
+        gates += interferometer_gates(modes, f"l{layer}_int1")
+        gates += [("Sgate", (f"l{layer}_squeeze_{m}",), (m,)) for m in range(modes)]
+        gates += interferometer_gates(modes, f"l{layer}_int2")
+        gates += [
+            ("Dgate", (f"l{layer}_disp_r_{m}", f"l{layer}_disp_phi_{m}"), (m,))
+            for m in range(modes)
+        ]
+        gates += [("Kgate", (f"l{layer}_kerr_{m}",), (m,)) for m in range(modes)]
+    return gates
+
+
+def interferometer_gates(modes: int, prefix: str) -> list[Gate]:
+    """A rectangular (Clements) mesh of M(M-1)/2 BSgates, then Rgates on max(1, M-1) modes."""
+    gates: list[Gate] = []
+    count = 0
+    for column in range(modes):
+        for top in range(column % 2, modes - 1, 2):
+            gates.append(
+                ("BSgate", (f"{prefix}_theta_{count}", f"{prefix}_phi_{count}"), (top, top + 1))
+            )
+            count += 1
+    gates += [("Rgate", (f"{prefix}_rot_{m}",), (m,)) for m in range(max(1, modes - 1))]
+    return gates

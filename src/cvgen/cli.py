@@ -1,0 +1,118 @@
+"""Command line: `cvgen STEP ...` runs one workflow stage; rule scripts call the same code.
+
+Errors a user can fix (CvgenError) end as one line on stderr and exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import sys
+from pathlib import Path
+
+from cvgen.errors import CvgenError
+
+log = logging.getLogger("cvgen")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `cvgen` parser with one subcommand per stage."""
+    parser = argparse.ArgumentParser(prog="cvgen", description=__doc__.splitlines()[0])
+    parser.add_argument("--log", help="also append log messages to this file")
+    steps = parser.add_subparsers(dest="step", required=True)
+
+    step = steps.add_parser("prepare-params", help="draw every parameter value -> params.h5")
+    step.add_argument("--config", required=True, help="YAML config file")
+    step.add_argument("--output", required=True, help="params.h5 to write")
+
+    step = steps.add_parser("generate-shard", help="simulate one shard in batches -> shard.h5")
+    step.add_argument("--params", required=True, help="params.h5 from prepare-params")
+    step.add_argument("--shard", required=True, type=int, help="shard index, from 0")
+    step.add_argument("--output", required=True, help="shard file to write")
+    step.add_argument("--threads", type=int, default=1, help="TensorFlow threads (default 1)")
+
+    step = steps.add_parser("aggregate", help="verify all shards -> dataset.h5")
+    step.add_argument("--params", required=True, help="params.h5 from prepare-params")
+    step.add_argument("--output", required=True, help="dataset.h5 to write")
+    step.add_argument("shards", nargs="+", help="shard files, in shard order")
+
+    step = steps.add_parser("report", help="performance report of a dataset -> json, md, PNGs")
+    step.add_argument("--dataset", required=True, help="dataset.h5 from aggregate")
+    step.add_argument("--json", required=True, help="report.json to write")
+    step.add_argument("--markdown", required=True, help="report.md to write")
+    step.add_argument("--plots", required=True, help="folder for the PNG plots")
+    step.add_argument("benchmarks", nargs="*", help="Snakemake benchmark TSVs, in shard order")
+
+    step = steps.add_parser("config", help="print the config a dataset was built from (YAML)")
+    step.add_argument("dataset", help="a dataset.h5 (or params.h5) file")
+    return parser
+
+
+def run(args: argparse.Namespace) -> None:
+    """Run the stage `args.step` with its parsed arguments."""
+    if args.step == "prepare-params":
+        from cvgen.config import load_config
+        from cvgen.stages import prepare_params
+
+        prepare_params(load_config(args.config), args.output)
+    elif args.step == "generate-shard":
+        from cvgen.stages import generate_shard
+
+        generate_shard(args.params, args.shard, args.output, args.threads)
+    elif args.step == "aggregate":
+        from cvgen.dataset import aggregate
+
+        aggregate(args.params, args.shards, args.output)
+    elif args.step == "report":
+        from cvgen.report import build_report
+
+        build_report(args.dataset, args.json, args.markdown, args.plots, args.benchmarks)
+    elif args.step == "config":
+        print(dataset_config_yaml(args.dataset), end="")
+
+
+def dataset_config_yaml(path: str | Path) -> str:
+    """The full config stored in a dataset or params file, as YAML ready to rebuild from."""
+    import json
+
+    import yaml
+
+    from cvgen.shards import open_h5
+
+    with open_h5(path, "file", "pass a dataset.h5 or params.h5 written by cvgen") as handle:
+        if "config" not in handle.attrs:
+            raise CvgenError(f"{path} holds no cvgen config; pass a dataset.h5 or params.h5")
+        return yaml.safe_dump(json.loads(handle.attrs["config"]), sort_keys=False)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of `cvgen` (and of rule scripts run by hand)."""
+    args = build_parser().parse_args(argv)
+    with reported_errors(args.log):
+        run(args)
+
+
+@contextlib.contextmanager
+def reported_errors(log_file: str | None = None):
+    """Log to stderr (or to `log_file`, as rules do); a CvgenError ends as one line, exit 1."""
+    if log_file:
+        Path(log_file).parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(log_file) if log_file else logging.StreamHandler(sys.stderr)
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=[handler],
+        force=True,
+    )
+    try:
+        yield
+    except CvgenError as err:
+        if log_file:
+            log.error("%s", err)
+        print(f"cvgen error: {err}", file=sys.stderr)
+        sys.exit(1)
+    except Exception:
+        if log_file:
+            log.exception("unexpected error (a bug in cvgen: please report it)")
+        raise

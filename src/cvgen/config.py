@@ -1,0 +1,84 @@
+"""Loading, validating and hashing a dataset config; the shard plan derived from it."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+from cvgen.errors import CvgenError
+
+SCHEMA = resources.files("cvgen") / "config.schema.yaml"
+
+
+def load_config(path: str | Path) -> dict:
+    """Read a YAML config file and return it validated, with every default filled in."""
+    path = Path(path)
+    if not path.is_file():
+        raise CvgenError(f"config file {path} not found: pass an existing YAML file")
+    try:
+        config = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise CvgenError(f"config file {path} is not valid YAML: {err}") from err
+    return validate_config(config)
+
+
+def validate_config(config: dict) -> dict:
+    """Validate against the schema (filling defaults) and check what a schema cannot express."""
+    from snakemake.exceptions import WorkflowError
+    from snakemake.utils import validate
+
+    config = copy.deepcopy(config)
+    try:
+        validate(config, str(SCHEMA), set_default=True)
+    except WorkflowError as err:
+        raise CvgenError(f"invalid config: {err}") from err
+    check_config(config)
+    return config
+
+
+def check_config(config: dict) -> None:
+    """Cross-key checks on a schema-valid config; raise CvgenError on the first problem."""
+    from cvgen.circuits import circuit_from_config
+    from cvgen.params import assign_distributions
+
+    total = total_samples(config)
+    if config["shard_size"] > total:
+        raise CvgenError(
+            f"shard_size {config['shard_size']} is larger than the dataset ({total} samples): "
+            f"set shard_size <= n_circuits * samples_per_circuit"
+        )
+    for name, spec in config["parameters"].items():
+        if spec["distribution"] == "uniform" and spec["low"] > spec["high"]:
+            raise CvgenError(f"parameters[{name!r}]: low > high; swap them")
+    circuit = circuit_from_config(config)
+    assign_distributions(circuit.parameter_names, config["parameters"])
+
+
+def total_samples(config: dict) -> int:
+    """Number of samples in the dataset: every circuit gets samples_per_circuit samples."""
+    return config["n_circuits"] * config["samples_per_circuit"]
+
+
+def shard_ranges(config: dict) -> list[tuple[int, int]]:
+    """Contiguous [start, stop) sample ranges, one per generation job; the last may be short."""
+    total, size = total_samples(config), config["shard_size"]
+    return [(start, min(start + size, total)) for start in range(0, total, size)]
+
+
+def canonical_config(config: dict) -> str:
+    """The config as canonical JSON text: what is hashed and stored with every file."""
+    return json.dumps(config, sort_keys=True, separators=(",", ":"))
+
+
+def config_hash(config: dict) -> str:
+    """SHA-256 over the canonical config and the Blackbird script it names, if any."""
+    digest = hashlib.sha256(canonical_config(config).encode())
+    blackbird = config["circuit"].get("blackbird")
+    if blackbird:
+        digest.update(Path(blackbird).read_bytes())
+    return digest.hexdigest()

@@ -1,0 +1,152 @@
+"""The final dataset: verified aggregation of shards into one HDF5 file, and its reader."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+import yaml
+
+from cvgen.circuits import circuit_from_config
+from cvgen.config import shard_ranges, total_samples
+from cvgen.errors import CvgenError
+from cvgen.observables import HBAR
+from cvgen.provenance import provenance_attrs
+from cvgen.shards import atomic_h5, open_h5, read_parameters, read_params_file, read_shard
+from cvgen.shards import verify_shard, write_parameters
+
+log = logging.getLogger(__name__)
+
+CHUNK_BYTES = 1 << 20
+# Per-shard run metadata copied into /provenance/shards, one array per field.
+SHARD_FIELDS = (
+    "shard_index",
+    "start",
+    "stop",
+    "threads",
+    "batch_size",
+    "process_start_unix",
+    "finished_unix",
+    "import_s",
+    "startup_s",
+    "first_batch_s",
+    "first_batch_samples",
+    "steady_s",
+    "steady_samples",
+    "compute_s",
+)
+
+
+def aggregate(params_path: str | Path, shard_paths: list[str | Path], output: str | Path) -> None:
+    """Verify every shard against params.h5 and write dataset.h5; nothing is written on failure."""
+    params = read_params_file(params_path)
+    config = params.config
+    ranges = shard_ranges(config)
+    if len(shard_paths) != len(ranges):
+        raise CvgenError(
+            f"aggregate got {len(shard_paths)} shard files but the config defines {len(ranges)} "
+            f"shards; run the whole workflow with snakemake"
+        )
+    n_samples = total_samples(config)
+    with atomic_h5(output) as handle:
+        _write_attrs(handle, params)
+        write_parameters(handle, params.drawn)
+        outputs = handle.create_group("outputs")
+        table: dict[str, list] = {name: [] for name in (*SHARD_FIELDS, "host")}
+        for index, (path, expected) in enumerate(zip(shard_paths, ranges, strict=True)):
+            shard = read_shard(path)
+            verify_shard(shard, path, params, expected, index)
+            for name, values in shard.outputs.items():
+                if name not in outputs:
+                    _create_output(outputs, name, values, n_samples)
+                outputs[name][shard.start : shard.stop] = values
+            for name in table:
+                table[name].append(shard.attrs[name])
+        provenance = handle.create_group("provenance/shards")
+        for name, values in table.items():
+            kind = h5py.string_dtype() if isinstance(values[0], str) else None
+            provenance.create_dataset(name, data=np.asarray(values, dtype=kind))
+    log.info("verified %d shards, wrote %d samples to %s", len(ranges), n_samples, output)
+
+
+def _write_attrs(handle: h5py.File, params) -> None:
+    config = params.config
+    circuit = config["circuit"]
+    modes = circuit_from_config(config, params.blackbird_text).modes
+    handle.attrs.update(
+        {
+            **provenance_attrs(),
+            "config": json.dumps(config, sort_keys=True),
+            "config_yaml": yaml.safe_dump(config, sort_keys=False),
+            "config_hash": params.config_hash,
+            "blackbird": params.blackbird_text or "",
+            "seed": config["seed"],
+            "engine": config["engine"],
+            "n_samples": total_samples(config),
+            "n_circuits": config["n_circuits"],
+            "modes": modes,
+            "cutoff": circuit["cutoff"],
+            "dtype": circuit["dtype"],
+            "hbar": HBAR,
+            "outputs": json.dumps(config["outputs"]),
+            "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+    )
+
+
+def _create_output(group: h5py.Group, name: str, first: np.ndarray, n_samples: int) -> None:
+    """A chunked, compressed dataset for one output, chunks of about CHUNK_BYTES."""
+    row_bytes = max(1, first[0].nbytes if first.ndim > 1 else first.itemsize)
+    rows = int(max(1, min(n_samples, CHUNK_BYTES // row_bytes)))
+    group.create_dataset(
+        name,
+        shape=(n_samples, *first.shape[1:]),
+        dtype=first.dtype,
+        chunks=(rows, *first.shape[1:]),
+        compression="gzip",
+        compression_opts=4,
+        shuffle=True,
+    )
+
+
+@dataclass
+class Dataset:
+    """A dataset read into memory: arrays keyed by name, plus its config and metadata."""
+
+    outputs: dict[str, np.ndarray]
+    sample_parameters: dict[str, np.ndarray]
+    circuit_parameters: dict[str, np.ndarray]
+    circuit_index: np.ndarray
+    config: dict
+    attrs: dict
+    shards: dict[str, np.ndarray]
+
+
+def read_dataset(path: str | Path) -> Dataset:
+    """Read dataset.h5 as numpy arrays and metadata."""
+    with open_h5(path, "dataset", "rebuild it with snakemake") as handle:
+        drawn = read_parameters(handle)
+        attrs = dict(handle.attrs)
+        return Dataset(
+            outputs={name: data[()] for name, data in handle["outputs"].items()},
+            sample_parameters={
+                name: drawn.sample_values[:, j] for j, name in enumerate(drawn.sample_names)
+            },
+            circuit_parameters={
+                name: drawn.circuit_values[:, j] for j, name in enumerate(drawn.circuit_names)
+            },
+            circuit_index=drawn.circuit_index,
+            config=json.loads(attrs["config"]),
+            attrs=attrs,
+            shards={name: _array(data) for name, data in handle["provenance/shards"].items()},
+        )
+
+
+def _array(data: h5py.Dataset) -> np.ndarray:
+    """A dataset's values, with HDF5 strings decoded to str."""
+    return data.asstr()[()] if h5py.check_string_dtype(data.dtype) else data[()]

@@ -1,0 +1,93 @@
+"""Simulation engines: turn a circuit and per-sample parameter arrays into output kets.
+
+One interface for every engine: `engine.kets(args, count)` returns a [count, D, ..., D] ket
+tensor for `count` samples whose parameter values are given as arrays in `args`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import numpy as np
+
+from cvgen.circuits import CircuitSpec
+from cvgen.errors import CvgenError
+
+log = logging.getLogger(__name__)
+
+ENGINES = ("sf",)
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def configure_tensorflow(threads: int):
+    """Import TF with `threads` intra/inter-op threads; must run before the first TF op."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    for variable in THREAD_VARIABLES:
+        os.environ[variable] = str(threads)
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:
+        log.warning(
+            "TensorFlow was already initialised in this process; it keeps %d intra-op threads",
+            tf.config.threading.get_intra_op_parallelism_threads(),
+        )
+    return tf
+
+
+def make_engine(name: str, circuit: CircuitSpec, batch_size: int):
+    """The engine called `name`, ready to run batches of `batch_size` samples."""
+    if name == "sf":
+        return SFEngine(circuit, batch_size)
+    raise CvgenError(f"engine {name!r} is unknown; choose one of {', '.join(ENGINES)}")
+
+
+class SFEngine:
+    """Strawberry Fields' TF backend in batch mode: the Program is built once and re-run.
+
+    A Program locks after its first run, so it is built once with symbolic parameters and each
+    batch only resets the engine and binds new `args`. SF rejects batch_size=1, so
+    batch_size 1 runs SF unbatched, sample by sample. A short final batch is padded with copies
+    of its last sample and the padding is dropped.
+    """
+
+    name = "sf"
+
+    def __init__(self, circuit: CircuitSpec, batch_size: int):
+        import strawberryfields as sf
+        import tensorflow as tf
+
+        self.circuit = circuit
+        self.batch_size = batch_size
+        self.program = circuit.build_program()
+        options = {"cutoff_dim": circuit.cutoff, "dtype": getattr(tf, circuit.dtype)}
+        if batch_size > 1:
+            options["batch_size"] = batch_size
+        self._engine = sf.Engine("tf", backend_options=options)
+        self._fresh = True
+
+    def kets(self, args: dict[str, np.ndarray], count: int):
+        """Output kets [count, D, ..., D] for `count` samples (count <= batch_size)."""
+        import tensorflow as tf
+
+        if self.batch_size == 1:
+            kets = [self._run({k: v[i] for k, v in args.items()}) for i in range(count)]
+            return tf.stack(kets)
+        pad = self.batch_size - count
+        padded = {k: np.concatenate([v, np.repeat(v[-1:], pad)]) for k, v in args.items()}
+        return self._run(padded)[:count]
+
+    def _run(self, args: dict):
+        if not self._fresh:  # SF's reset fails before the first run
+            self._engine.reset()
+        self._fresh = False
+        state = self._engine.run(self.program, args=args).state
+        if not state.is_pure:
+            raise CvgenError(
+                "the circuit's output state is mixed (e.g. a state preparation on a subset of "
+                "modes); use gates on the vacuum instead"
+            )
+        return state.ket()

@@ -1,0 +1,112 @@
+"""Drawing free-parameter values, keyed on fixed logical blocks so results never depend on sharding.
+
+Every random stream is a numpy SeedSequence keyed on (root seed, stream, circuit, parameter name,
+block of SAMPLE_BLOCK samples). A value therefore depends only on its logical position: not on
+shard size, shard count, the number of cores, or which other parameters exist. Growing
+`samples_per_circuit` or `n_circuits` keeps every value already drawn.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from cvgen.errors import CvgenError
+
+SAMPLE_BLOCK = 1024
+PER_CIRCUIT_STREAM = 0
+PER_SAMPLE_STREAM = 1
+
+
+@dataclass
+class DrawnParameters:
+    """All parameter values of a dataset: per-circuit (C x Pc) and per-sample (N x Ps)."""
+
+    circuit_names: tuple[str, ...]
+    circuit_values: np.ndarray
+    sample_names: tuple[str, ...]
+    sample_values: np.ndarray
+    circuit_index: np.ndarray
+
+    def batch_args(self, start: int, stop: int) -> dict[str, np.ndarray]:
+        """Values of every parameter for samples [start, stop), as engine `args` arrays."""
+        args = {name: self.sample_values[start:stop, j] for j, name in enumerate(self.sample_names)}
+        circuits = self.circuit_index[start:stop]
+        for j, name in enumerate(self.circuit_names):
+            args[name] = self.circuit_values[circuits, j]
+        return args
+
+
+def assign_distributions(names: tuple[str, ...], patterns: dict[str, dict]) -> dict[str, dict]:
+    """Map each parameter name to the spec of the first glob pattern that matches it."""
+    assigned = {}
+    used = set()
+    for name in names:
+        pattern = next((p for p in patterns if fnmatch.fnmatchcase(name, p)), None)
+        if pattern is None:
+            raise CvgenError(
+                f"parameters: no pattern matches circuit parameter {name!r}; add a pattern "
+                f"for it (e.g. '{name}' or '*')"
+            )
+        assigned[name] = patterns[pattern]
+        used.add(pattern)
+    unused = [p for p in patterns if p not in used]
+    if unused:
+        raise CvgenError(
+            f"parameters: pattern {unused[0]!r} matches no circuit parameter (the circuit has "
+            f"{', '.join(names[:6])}{', ...' if len(names) > 6 else ''}); remove or fix it"
+        )
+    return assigned
+
+
+def draw_parameters(
+    names: tuple[str, ...], patterns: dict[str, dict], seed: int, n_circuits: int, per_circuit: int
+) -> DrawnParameters:
+    """Draw every parameter value of the dataset, deterministically from the root seed."""
+    specs = assign_distributions(names, patterns)
+    circuit_names = tuple(n for n in names if specs[n]["vary"] == "per_circuit")
+    sample_names = tuple(n for n in names if specs[n]["vary"] == "per_sample")
+    circuit_values = np.empty((n_circuits, len(circuit_names)))
+    sample_values = np.empty((n_circuits * per_circuit, len(sample_names)))
+    for c in range(n_circuits):
+        for j, name in enumerate(circuit_names):
+            rng = _rng(seed, PER_CIRCUIT_STREAM, c, name)
+            circuit_values[c, j] = _draw(specs[name], rng, 1)[0]
+        rows = slice(c * per_circuit, (c + 1) * per_circuit)
+        for j, name in enumerate(sample_names):
+            sample_values[rows, j] = _draw_samples(specs[name], seed, c, name, per_circuit)
+    return DrawnParameters(
+        circuit_names=circuit_names,
+        circuit_values=circuit_values,
+        sample_names=sample_names,
+        sample_values=sample_values,
+        circuit_index=np.repeat(np.arange(n_circuits, dtype=np.int64), per_circuit),
+    )
+
+
+def _draw_samples(spec: dict, seed: int, circuit: int, name: str, count: int) -> np.ndarray:
+    """Per-sample values of one parameter in one circuit, drawn block by block."""
+    n_blocks = -(-count // SAMPLE_BLOCK)
+    blocks = [
+        _draw(spec, _rng(seed, PER_SAMPLE_STREAM, circuit, name, block), SAMPLE_BLOCK)
+        for block in range(n_blocks)
+    ]
+    return np.concatenate(blocks)[:count]
+
+
+def _rng(seed: int, stream: int, circuit: int, name: str, block: int = 0) -> np.random.Generator:
+    name_key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "little")
+    key = (stream, circuit, name_key, block)
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=key)))
+
+
+def _draw(spec: dict, rng: np.random.Generator, size: int) -> np.ndarray:
+    kind = spec["distribution"]
+    if kind == "normal":
+        return rng.normal(spec["mean"], spec["std"], size)
+    if kind == "uniform":
+        return rng.uniform(spec["low"], spec["high"], size)
+    return np.full(size, float(spec["value"]))

@@ -1,0 +1,144 @@
+"""The workflow's stages as plain functions; each reads only the files the stage before wrote.
+
+prepare_params(config) -> params.h5 -> generate_shard(i) -> shards/i.h5 -> aggregate -> dataset.h5
+-> build_report -> report.{json,md} + plots. Rules, command line and tests all call these.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+from cvgen.circuits import circuit_from_config
+from cvgen.config import config_hash, shard_ranges, total_samples, validate_config
+from cvgen.errors import CvgenError
+from cvgen.params import draw_parameters
+from cvgen.provenance import provenance_attrs
+from cvgen.shards import ParamsFile, Shard, read_params_file, write_params_file, write_shard
+
+log = logging.getLogger(__name__)
+
+
+def prepare_params(config: dict, output: str | Path) -> ParamsFile:
+    """Draw every free-parameter value of a config and write params.h5 (config stored in full)."""
+    config = validate_config(config)
+    circuit = circuit_from_config(config)
+    drawn = draw_parameters(
+        circuit.parameter_names,
+        config["parameters"],
+        config["seed"],
+        config["n_circuits"],
+        config["samples_per_circuit"],
+    )
+    params = ParamsFile(config, config_hash(config), circuit.blackbird_text, drawn)
+    write_params_file(output, params, provenance_attrs())
+    log.info(
+        "drew %d per-circuit x %d circuits and %d per-sample x %d samples -> %s",
+        len(drawn.circuit_names),
+        config["n_circuits"],
+        len(drawn.sample_names),
+        total_samples(config),
+        output,
+    )
+    return params
+
+
+def generate_shard(params_path: str | Path, index: int, output: str | Path, threads: int = 1):
+    """Simulate shard `index` of the dataset in batches in this one process; write its file."""
+    from cvgen.engines import configure_tensorflow, make_engine
+    from cvgen.observables import ket_observables
+
+    started = time.time()
+    params = read_params_file(params_path)
+    config = params.config
+    ranges = shard_ranges(config)
+    if not 0 <= index < len(ranges):
+        raise CvgenError(f"shard {index} does not exist: this dataset has shards 0..{len(ranges) - 1}")
+    start, stop = ranges[index]
+    clock = time.perf_counter()
+    tf = configure_tensorflow(threads)
+    import strawberryfields  # noqa: F401  (timed here: SF's import is a large part of start-up)
+
+    import_s = time.perf_counter() - clock
+    circuit = circuit_from_config(config, params.blackbird_text)
+    engine = make_engine(config["engine"], circuit, config["batch_size"])
+    startup_s = time.time() - _process_start()
+    log.info(
+        "shard %d: samples [%d, %d), engine %s, batch %d, %d TF threads; start-up %.2f s "
+        "(TF+SF import %.2f s)",
+        index, start, stop, engine.name, config["batch_size"],
+        tf.config.threading.get_intra_op_parallelism_threads(), startup_s, import_s,
+    )
+    outputs = config["outputs"]
+    batches = []
+    first_batch_s = 0.0
+    clock = time.perf_counter()
+    for batch_start in range(start, stop, config["batch_size"]):
+        batch_stop = min(batch_start + config["batch_size"], stop)
+        count = batch_stop - batch_start
+        batch_clock = time.perf_counter()
+        kets = engine.kets(params.drawn.batch_args(batch_start, batch_stop), count)
+        values = ket_observables(kets, outputs)
+        _check_finite(values, batch_start, batch_stop)
+        batches.append(values)
+        if batch_start == start:
+            first_batch_s = time.perf_counter() - batch_clock
+        done = batch_stop - start
+        log.info(
+            "shard %d: %d/%d samples, %.1f samples/s",
+            index, done, stop - start, done / (time.perf_counter() - clock),
+        )
+    compute_s = time.perf_counter() - clock
+    first_count = min(config["batch_size"], stop - start)
+    steady_s = compute_s - first_batch_s
+    merged = {name: np.concatenate([b[name] for b in batches]) for name in outputs}
+    attrs = {
+        **provenance_attrs(),
+        "config_hash": params.config_hash,
+        "engine": engine.name,
+        "batch_size": config["batch_size"],
+        "threads": tf.config.threading.get_intra_op_parallelism_threads(),
+        "seed": config["seed"],
+        "process_start_unix": _process_start(),
+        "started_unix": started,
+        "import_s": import_s,
+        "startup_s": startup_s,
+        "first_batch_s": first_batch_s,
+        "first_batch_samples": first_count,
+        "steady_s": steady_s,
+        "steady_samples": (stop - start) - first_count,
+        "compute_s": compute_s,
+    }
+    rows = slice(start, stop)
+    shard = Shard(
+        index, start, stop, params.drawn.sample_values[rows], params.drawn.circuit_index[rows],
+        merged, attrs,
+    )
+    shard.attrs["finished_unix"] = time.time()
+    write_shard(output, shard)
+    log.info(
+        "shard %d: wrote %s; %.1f samples/s steady, %.1f samples/s including start-up",
+        index, output, shard.attrs["steady_samples"] / steady_s if steady_s > 0 else float("nan"),
+        (stop - start) / (shard.attrs["finished_unix"] - _process_start()),
+    )
+    return shard
+
+
+def _check_finite(values: dict[str, np.ndarray], start: int, stop: int) -> None:
+    for name, array in values.items():
+        if not np.all(np.isfinite(array)):
+            raise CvgenError(
+                f"output {name!r} is NaN or Inf for samples in [{start}, {stop}): the cutoff is "
+                f"likely too low for the parameters drawn; raise circuit.cutoff or narrow the "
+                f"parameter distributions"
+            )
+
+
+def _process_start() -> float:
+    """Unix time this process started, so start-up includes interpreter and imports."""
+    import psutil
+
+    return psutil.Process().create_time()

@@ -1,0 +1,53 @@
+rule aggregate:
+    input:
+        params=f"{RESULTS}/params.h5",
+        shards=expand(f"{RESULTS}/shards/{{shard}}.h5", shard=SHARDS),
+    output:
+        dataset=f"{RESULTS}/dataset.h5",
+    log:
+        f"{RESULTS}/logs/aggregate.log",
+    threads: 1
+    resources:
+        mem_mb=2048,
+    conda:
+        "../../envs/cvgen.yaml"
+    script:
+        "../../scripts/aggregate.py"
+
+
+rule performance_report:
+    input:
+        dataset=f"{RESULTS}/dataset.h5",
+        benchmarks=expand(f"{RESULTS}/benchmarks/generate/{{shard}}.tsv", shard=SHARDS),
+    output:
+        json=f"{RESULTS}/report.json",
+        markdown=f"{RESULTS}/report.md",
+        throughput=report(
+            f"{RESULTS}/report/throughput.png",
+            caption="../report/throughput.rst",
+            category="Performance",
+        ),
+        timeline=report(
+            f"{RESULTS}/report/timeline.png",
+            caption="../report/timeline.rst",
+            category="Performance",
+        ),
+        norm=report(
+            f"{RESULTS}/report/norm.png",
+            caption="../report/norm.rst",
+            category="Truncation",
+        ),
+        outputs=report(
+            f"{RESULTS}/report/outputs.png",
+            caption="../report/outputs.rst",
+            category="Outputs",
+        ),
+    log:
+        f"{RESULTS}/logs/performance_report.log",
+    threads: 1
+    resources:
+        mem_mb=2048,
+    conda:
+        "../../envs/cvgen.yaml"
+    script:
+        "../../scripts/report.py"

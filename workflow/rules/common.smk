@@ -1,0 +1,41 @@
+# Helpers shared by all rules: config validation, output paths, the shard plan, resources.
+import os
+import sys
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+# Every job (local, conda or cluster) imports the cvgen library from this checkout, so the
+# code that runs always matches the workflow that calls it.
+LIBRARY = str(Path(workflow.basedir) / "src")
+sys.path.insert(0, LIBRARY)
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    filter(None, [LIBRARY, os.environ.get("PYTHONPATH")])
+)
+
+from cvgen.config import check_config, config_hash, shard_ranges
+from cvgen.errors import CvgenError
+from cvgen.memory import shard_memory_mb
+
+
+validate(config, "../schemas/config.schema.yaml", set_default=True)
+try:
+    check_config(config)
+    CONFIG_HASH = config_hash(config)
+except CvgenError as err:
+    raise WorkflowError(f"cvgen error: {err}") from None
+
+RESULTS = f"results/{config['dataset']}"
+SHARDS = list(range(len(shard_ranges(config))))
+
+
+def circuit_files(wildcards):
+    """The Blackbird script, if the config uses one: editing it reruns the workflow."""
+    blackbird = config["circuit"]["blackbird"]
+    return [blackbird] if blackbird else []
+
+
+def shard_mem_mb(wildcards, attempt):
+    """Memory of one generation job from the state-size estimate, more on a retry."""
+    return shard_memory_mb(config) * attempt
