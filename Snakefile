@@ -18,8 +18,8 @@ include: "workflow/rules/aggregate.smk"
 
 
 rule all:
+    default_target: True
     input:
         f"{RESULTS}/dataset.h5",
         f"{RESULTS}/report.json",
         f"{RESULTS}/report.md",
-    default_target: True

@@ -1,4 +1,4 @@
-"""Circuits: the built-in CV-QNN template and Blackbird scripts, as SF Programs with free parameters.
+"""Circuits: the CV-QNN template and Blackbird scripts, as SF Programs with free parameters.
 
 Parameter names and modes are known without importing Strawberry Fields (which pulls in
 TensorFlow, seconds of start-up), so the Snakefile and config checks stay fast. SF is imported
@@ -42,8 +42,10 @@ class CircuitSpec:
         from strawberryfields import ops
 
         program = sf.Program(self.modes)
-        free = program.params(*self.parameter_names)
-        free = dict(zip(self.parameter_names, free if len(self.parameter_names) > 1 else [free]))
+        symbols = program.params(*self.parameter_names)
+        if len(self.parameter_names) == 1:  # SF returns a bare parameter for a single name
+            symbols = [symbols]
+        free = dict(zip(self.parameter_names, symbols, strict=True))
         with program.context as q:
             for name, args, wires in self.gates:
                 op = getattr(ops, name)(*(free[a] if isinstance(a, str) else a for a in args))
@@ -81,7 +83,9 @@ def blackbird_circuit(text: str, cutoff: int, dtype: str) -> CircuitSpec:
     try:
         program = blackbird.loads(text)
     except Exception as err:  # the parser raises many unrelated types on bad syntax
-        raise CvgenError(f"circuit.blackbird: cannot parse the script ({err!r}); fix its syntax")
+        raise CvgenError(
+            f"circuit.blackbird: cannot parse the script ({err!r}); fix its syntax"
+        ) from err
     for op in program.operations:
         if op["op"].startswith(UNSUPPORTED_OP_PREFIXES):
             raise CvgenError(

@@ -17,8 +17,15 @@ from cvgen.config import shard_ranges, total_samples
 from cvgen.errors import CvgenError
 from cvgen.observables import HBAR
 from cvgen.provenance import provenance_attrs
-from cvgen.shards import atomic_h5, open_h5, read_parameters, read_params_file, read_shard
-from cvgen.shards import verify_shard, write_parameters
+from cvgen.shards import (
+    atomic_h5,
+    open_h5,
+    read_parameters,
+    read_params_file,
+    read_shard,
+    verify_shard,
+    write_parameters,
+)
 
 log = logging.getLogger(__name__)
 

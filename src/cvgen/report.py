@@ -1,4 +1,4 @@
-"""Performance and content report of a built dataset: JSON for machines, Markdown and PNGs for people.
+"""Performance and content report of a dataset: JSON for machines, Markdown and PNGs for people.
 
 Every number is derived from dataset.h5 (per-shard timings recorded by the jobs themselves) and,
 when given, Snakemake's per-shard benchmark files (peak memory).
@@ -61,9 +61,11 @@ def summarise(dataset: Dataset, benchmarks: list[dict] = ()) -> dict:
     wall = shards["finished_unix"] - shards["process_start_unix"]
     makespan = float(shards["finished_unix"].max() - shards["process_start_unix"].min())
     steady_rate = np.divide(
-        shards["steady_samples"], shards["steady_s"], out=np.full(len(samples), np.nan),
+        shards["steady_samples"],
+        shards["steady_s"],
+        out=np.full(len(samples), np.nan),
         where=shards["steady_s"] > 0,
-    )  # fmt: skip
+    )
     per_shard = []
     for i in range(len(samples)):
         row = {
@@ -117,9 +119,7 @@ def summarise(dataset: Dataset, benchmarks: list[dict] = ()) -> dict:
             "norm_mean": float(norm.mean()),
             "norm_p01": float(np.percentile(norm, 1)),
             "norm_median": float(np.median(norm)),
-            **{
-                f"fraction_norm_below_{t}": float(np.mean(norm < t)) for t in NORM_THRESHOLDS
-            },
+            **{f"fraction_norm_below_{t}": float(np.mean(norm < t)) for t in NORM_THRESHOLDS},
         },
         "outputs": {
             name: _statistics(values)
@@ -157,10 +157,18 @@ def plot_all(dataset: Dataset, report: dict, plot_dir: Path) -> None:
 
     figure, axis = plt.subplots(figsize=(7, 3.5))
     width = 0.4
-    axis.bar(np.subtract(index, width / 2), [r["steady_samples_per_s"] or 0 for r in shards],
-             width, label="steady state (after the first batch)")  # fmt: skip
-    axis.bar(np.add(index, width / 2), [r["samples_per_s"] for r in shards], width,
-             label="whole job, start-up included")  # fmt: skip
+    axis.bar(
+        np.subtract(index, width / 2),
+        [r["steady_samples_per_s"] or 0 for r in shards],
+        width,
+        label="steady state (after the first batch)",
+    )
+    axis.bar(
+        np.add(index, width / 2),
+        [r["samples_per_s"] for r in shards],
+        width,
+        label="whole job, start-up included",
+    )
     axis.set(xlabel="shard", ylabel="samples / s")
     figure.suptitle("Throughput per shard job")
     axis.set_xticks(index)
@@ -171,15 +179,18 @@ def plot_all(dataset: Dataset, report: dict, plot_dir: Path) -> None:
     origin = dataset.shards["process_start_unix"].min()
     for row, begin in zip(shards, dataset.shards["process_start_unix"], strict=True):
         left = begin - origin
-        parts = (("start-up", row["startup_s"], "tab:gray"),
-                 ("first batch", row["first_batch_s"], "tab:orange"),
-                 ("steady state", row["steady_s"], "tab:blue"))  # fmt: skip
+        parts = (
+            ("start-up", row["startup_s"], "tab:gray"),
+            ("first batch", row["first_batch_s"], "tab:orange"),
+            ("steady state", row["steady_s"], "tab:blue"),
+        )
         for label, length, colour in parts:
             axis.barh(row["shard"], length, left=left, color=colour, label=label)
             left += length
     handles, labels = axis.get_legend_handles_labels()
-    axis.legend(handles[:3], labels[:3], fontsize=8, loc="lower center",
-                bbox_to_anchor=(0.5, 1.12), ncol=3)  # fmt: skip
+    axis.legend(
+        handles[:3], labels[:3], fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.12), ncol=3
+    )
     axis.set(xlabel="seconds since the first job started", ylabel="shard")
     figure.suptitle("Wall time of each job: start-up vs compute")
     axis.invert_yaxis()
@@ -188,8 +199,11 @@ def plot_all(dataset: Dataset, report: dict, plot_dir: Path) -> None:
     figure, axis = plt.subplots(figsize=(6, 3.5))
     loss = 1.0 - dataset.outputs["norm"].astype(np.float64)
     axis.hist(loss, bins=_bins(loss), color="tab:purple")
-    axis.set(xlabel="1 - norm (probability lost outside the cutoff)", ylabel="samples",
-             title="Truncation of each output state")  # fmt: skip
+    axis.set(
+        xlabel="1 - norm (probability lost outside the cutoff)",
+        ylabel="samples",
+        title="Truncation of each output state",
+    )
     axis.set_yscale("log")
     _save(figure, plot_dir / "norm.png")
 
@@ -284,8 +298,7 @@ def render_markdown(report: dict, plot_dir: Path, base: Path) -> str:
         f"| mean | {trunc['norm_mean']:.6f} |",
     ]
     lines += [
-        f"| fraction below {t} | {trunc[f'fraction_norm_below_{t}']:.4f} |"
-        for t in NORM_THRESHOLDS
+        f"| fraction below {t} | {trunc[f'fraction_norm_below_{t}']:.4f} |" for t in NORM_THRESHOLDS
     ]
     lines += ["", f"![norm]({rel / 'norm.png'})", "", "## Outputs", ""]
     if report["outputs"]:

@@ -56,7 +56,9 @@ def generate_shard(params_path: str | Path, index: int, output: str | Path, thre
     config = params.config
     ranges = shard_ranges(config)
     if not 0 <= index < len(ranges):
-        raise CvgenError(f"shard {index} does not exist: this dataset has shards 0..{len(ranges) - 1}")
+        raise CvgenError(
+            f"shard {index} does not exist: this dataset has shards 0..{len(ranges) - 1}"
+        )
     start, stop = ranges[index]
     clock = time.perf_counter()
     tf = configure_tensorflow(threads)
@@ -69,8 +71,14 @@ def generate_shard(params_path: str | Path, index: int, output: str | Path, thre
     log.info(
         "shard %d: samples [%d, %d), engine %s, batch %d, %d TF threads; start-up %.2f s "
         "(TF+SF import %.2f s)",
-        index, start, stop, engine.name, config["batch_size"],
-        tf.config.threading.get_intra_op_parallelism_threads(), startup_s, import_s,
+        index,
+        start,
+        stop,
+        engine.name,
+        config["batch_size"],
+        tf.config.threading.get_intra_op_parallelism_threads(),
+        startup_s,
+        import_s,
     )
     outputs = config["outputs"]
     batches = []
@@ -89,7 +97,10 @@ def generate_shard(params_path: str | Path, index: int, output: str | Path, thre
         done = batch_stop - start
         log.info(
             "shard %d: %d/%d samples, %.1f samples/s",
-            index, done, stop - start, done / (time.perf_counter() - clock),
+            index,
+            done,
+            stop - start,
+            done / (time.perf_counter() - clock),
         )
     compute_s = time.perf_counter() - clock
     first_count = min(config["batch_size"], stop - start)
@@ -114,14 +125,21 @@ def generate_shard(params_path: str | Path, index: int, output: str | Path, thre
     }
     rows = slice(start, stop)
     shard = Shard(
-        index, start, stop, params.drawn.sample_values[rows], params.drawn.circuit_index[rows],
-        merged, attrs,
+        index,
+        start,
+        stop,
+        params.drawn.sample_values[rows],
+        params.drawn.circuit_index[rows],
+        merged,
+        attrs,
     )
     shard.attrs["finished_unix"] = time.time()
     write_shard(output, shard)
     log.info(
         "shard %d: wrote %s; %.1f samples/s steady, %.1f samples/s including start-up",
-        index, output, shard.attrs["steady_samples"] / steady_s if steady_s > 0 else float("nan"),
+        index,
+        output,
+        shard.attrs["steady_samples"] / steady_s if steady_s > 0 else float("nan"),
         (stop - start) / (shard.attrs["finished_unix"] - _process_start()),
     )
     return shard

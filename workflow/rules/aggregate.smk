@@ -6,11 +6,11 @@ rule aggregate:
         dataset=f"{RESULTS}/dataset.h5",
     log:
         f"{RESULTS}/logs/aggregate.log",
+    conda:
+        "../../envs/cvgen.yaml"
     threads: 1
     resources:
         mem_mb=2048,
-    conda:
-        "../../envs/cvgen.yaml"
     script:
         "../../scripts/aggregate.py"
 
@@ -44,10 +44,10 @@ rule performance_report:
         ),
     log:
         f"{RESULTS}/logs/performance_report.log",
+    conda:
+        "../../envs/cvgen.yaml"
     threads: 1
     resources:
         mem_mb=2048,
-    conda:
-        "../../envs/cvgen.yaml"
     script:
         "../../scripts/report.py"

@@ -14,10 +14,14 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
     filter(None, [LIBRARY, os.environ.get("PYTHONPATH")])
 )
 
+
+envvars:
+    "PYTHONPATH",
+
+
 from cvgen.config import check_config, config_hash, shard_ranges
 from cvgen.errors import CvgenError
 from cvgen.memory import shard_memory_mb
-
 
 validate(config, "../schemas/config.schema.yaml", set_default=True)
 try:

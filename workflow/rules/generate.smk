@@ -9,10 +9,10 @@ rule generate_shard:
         f"{RESULTS}/benchmarks/generate/{{shard}}.tsv"
     wildcard_constraints:
         shard=r"\d+",
+    conda:
+        "../../envs/cvgen.yaml"
     threads: 1
     resources:
         mem_mb=shard_mem_mb,
-    conda:
-        "../../envs/cvgen.yaml"
     script:
         "../../scripts/generate_shard.py"

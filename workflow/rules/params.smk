@@ -5,13 +5,13 @@ rule prepare_params:
         params=f"{RESULTS}/params.h5",
     log:
         f"{RESULTS}/logs/prepare_params.log",
-    params:
-        # Any config change (circuit, seed, sizes, outputs, engine) redraws and reruns all.
-        config_hash=CONFIG_HASH,
+    conda:
+        "../../envs/cvgen.yaml"
     threads: 1
     resources:
         mem_mb=1024,
-    conda:
-        "../../envs/cvgen.yaml"
+    params:
+        # Any config change (circuit, seed, sizes, outputs, engine) redraws and reruns all.
+        config_hash=CONFIG_HASH,
     script:
         "../../scripts/prepare_params.py"
