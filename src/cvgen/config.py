@@ -28,17 +28,41 @@ def load_config(path: str | Path) -> dict:
 
 
 def validate_config(config: dict) -> dict:
-    """Validate against the schema (filling defaults) and check what a schema cannot express."""
-    from snakemake.exceptions import WorkflowError
-    from snakemake.utils import validate
+    """A copy of `config` validated against the schema, defaults filled, cross-checked.
 
+    Like snakemake.utils.validate(set_default=True), but the first error becomes one line
+    naming the key, instead of a dump of the schema.
+    """
+    import jsonschema
+
+    if not isinstance(config, dict):
+        raise CvgenError("config must be a YAML mapping of keys to values")
     config = copy.deepcopy(config)
-    try:
-        validate(config, str(SCHEMA), set_default=True)
-    except WorkflowError as err:
-        raise CvgenError(f"invalid config: {err}") from err
+    error = jsonschema.exceptions.best_match(_validator().iter_errors(config))
+    if error is not None:
+        key = ".".join(str(part) for part in error.absolute_path) or "(top level)"
+        raise CvgenError(f"config key {key}: {error.message}")
+    if "norm" not in config["outputs"]:  # always written: it says how far to trust the rest
+        config["outputs"].append("norm")
     check_config(config)
     return config
+
+
+def _validator():
+    """A JSON-schema validator for the config schema that fills in defaults as it goes."""
+    from jsonschema import Draft202012Validator, validators
+
+    check_properties = Draft202012Validator.VALIDATORS["properties"]
+
+    def fill_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for key, subschema in properties.items():
+                if "default" in subschema:
+                    instance.setdefault(key, copy.deepcopy(subschema["default"]))
+        yield from check_properties(validator, properties, instance, schema)
+
+    extended = validators.extend(Draft202012Validator, {"properties": fill_defaults})
+    return extended(yaml.safe_load(SCHEMA.read_text()))
 
 
 def check_config(config: dict) -> None:
@@ -52,9 +76,11 @@ def check_config(config: dict) -> None:
             f"shard_size {config['shard_size']} is larger than the dataset ({total} samples): "
             f"set shard_size <= n_circuits * samples_per_circuit"
         )
-    for name, spec in config["parameters"].items():
-        if spec["distribution"] == "uniform" and spec["low"] > spec["high"]:
-            raise CvgenError(f"parameters[{name!r}]: low > high; swap them")
+    for index, rule in enumerate(config["parameters"]):
+        if rule["distribution"] == "uniform" and rule["low"] > rule["high"]:
+            raise CvgenError(
+                f"parameters[{index}] (match {rule['match']!r}): low > high; swap them"
+            )
     circuit = circuit_from_config(config)
     assign_distributions(circuit.parameter_names, config["parameters"])
 

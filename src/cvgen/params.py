@@ -40,33 +40,36 @@ class DrawnParameters:
         return args
 
 
-def assign_distributions(names: tuple[str, ...], patterns: dict[str, dict]) -> dict[str, dict]:
-    """Map each parameter name to the spec of the first glob pattern that matches it."""
+def assign_distributions(names: tuple[str, ...], rules: list[dict]) -> dict[str, dict]:
+    """Map each parameter name to the first rule whose `match` glob matches it."""
     assigned = {}
     used = set()
     for name in names:
-        pattern = next((p for p in patterns if fnmatch.fnmatchcase(name, p)), None)
-        if pattern is None:
+        matching = (i for i, rule in enumerate(rules) if fnmatch.fnmatchcase(name, rule["match"]))
+        index = next(matching, None)
+        if index is None:
             raise CvgenError(
-                f"parameters: no pattern matches circuit parameter {name!r}; add a pattern "
-                f"for it (e.g. '{name}' or '*')"
+                f"parameters: no rule matches circuit parameter {name!r}; add one "
+                f"(e.g. match: '{name}', or match: '*' last)"
             )
-        assigned[name] = patterns[pattern]
-        used.add(pattern)
-    unused = [p for p in patterns if p not in used]
+        assigned[name] = rules[index]
+        used.add(index)
+    unused = [i for i in range(len(rules)) if i not in used]
     if unused:
+        shown = ", ".join(names[:6]) + (", ..." if len(names) > 6 else "")
         raise CvgenError(
-            f"parameters: pattern {unused[0]!r} matches no circuit parameter (the circuit has "
-            f"{', '.join(names[:6])}{', ...' if len(names) > 6 else ''}); remove or fix it"
+            f"parameters[{unused[0]}] (match {rules[unused[0]]['match']!r}) matches no circuit "
+            f"parameter not already matched by an earlier rule (the circuit has {shown}); "
+            f"remove it, fix its pattern or move it up"
         )
     return assigned
 
 
 def draw_parameters(
-    names: tuple[str, ...], patterns: dict[str, dict], seed: int, n_circuits: int, per_circuit: int
+    names: tuple[str, ...], rules: list[dict], seed: int, n_circuits: int, per_circuit: int
 ) -> DrawnParameters:
     """Draw every parameter value of the dataset, deterministically from the root seed."""
-    specs = assign_distributions(names, patterns)
+    specs = assign_distributions(names, rules)
     circuit_names = tuple(n for n in names if specs[n]["vary"] == "per_circuit")
     sample_names = tuple(n for n in names if specs[n]["vary"] == "per_sample")
     circuit_values = np.empty((n_circuits, len(circuit_names)))

@@ -4,7 +4,6 @@ import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
-from snakemake.utils import validate
 
 # Every job (local, conda or cluster) imports the cvgen library from this checkout, so the
 # code that runs always matches the workflow that calls it.
@@ -19,13 +18,13 @@ envvars:
     "PYTHONPATH",
 
 
-from cvgen.config import check_config, config_hash, shard_ranges
+from cvgen.config import config_hash, shard_ranges, validate_config
 from cvgen.errors import CvgenError
 from cvgen.memory import shard_memory_mb
 
-validate(config, "../schemas/config.schema.yaml", set_default=True)
+# Schema (workflow/schemas/config.schema.yaml) with defaults filled in, plus cross-key checks.
 try:
-    check_config(config)
+    config.update(validate_config(config))
     CONFIG_HASH = config_hash(config)
 except CvgenError as err:
     raise WorkflowError(f"cvgen error: {err}") from None

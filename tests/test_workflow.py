@@ -1,0 +1,174 @@
+"""End to end: the real Snakemake workflow on tiny configs in a temporary folder."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from conftest import ROOT, tiny_config
+from cvgen import read_dataset
+from cvgen.config import config_hash, validate_config
+from cvgen.report import PLOTS
+
+SNAKEMAKE = Path(sys.executable).with_name("snakemake")
+CVGEN = Path(sys.executable).with_name("cvgen")
+
+pytestmark = pytest.mark.slow
+
+
+def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    command = [SNAKEMAKE, "-s", ROOT / "Snakefile", "--directory", workdir]
+    command += ["--configfile", workdir / "config.yaml", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=900)
+
+
+def build(workdir: Path, config: dict) -> subprocess.CompletedProcess:
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake(workdir, "--cores", "2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+@pytest.fixture(scope="module")
+def template_build(tmp_path_factory):
+    """3 shards (the last one short), batches of 8 (the last one short), 2 circuits."""
+    workdir = tmp_path_factory.mktemp("template")
+    config = {
+        "dataset": "tiny",
+        "seed": 11,
+        "circuit": {"template": "qnn", "modes": 2, "layers": 1, "cutoff": 6},
+        "parameters": [
+            {"match": "input_*", "distribution": "normal", "std": 0.4, "vary": "per_sample"},
+            {"match": "*", "distribution": "uniform", "low": -0.2, "high": 0.2},
+        ],
+        "n_circuits": 2,
+        "samples_per_circuit": 30,
+        "shard_size": 25,
+        "batch_size": 8,
+    }
+    build(workdir, config)
+    return workdir, validate_config(config)
+
+
+def test_workflow_builds_a_verified_dataset(template_build):
+    workdir, config = template_build
+    dataset = read_dataset(workdir / "results/tiny/dataset.h5")
+    assert dataset.config == config
+    assert dataset.attrs["config_hash"] == config_hash(config)
+    n = 60
+    assert {k: v.shape for k, v in dataset.outputs.items()} == {
+        "quad_x": (n, 2),
+        "quad_p": (n, 2),
+        "mean_photon": (n, 2),
+        "fock_probs": (n, 36),
+        "norm": (n,),
+    }
+    assert dataset.outputs["norm"].dtype == np.float32
+    assert np.all(dataset.outputs["norm"] > 0.9) and np.all(dataset.outputs["norm"] < 1 + 1e-5)
+    assert np.allclose(dataset.outputs["fock_probs"].sum(axis=1), dataset.outputs["norm"])
+    assert set(dataset.sample_parameters) == {"input_0", "input_1"}
+    assert dataset.circuit_index.tolist() == [0] * 30 + [1] * 30
+    assert dataset.shards["stop"].tolist() == [25, 50, 60]
+    assert np.all(dataset.shards["steady_s"] >= 0) and np.all(dataset.shards["startup_s"] > 0)
+    versions = json.loads(dataset.attrs["versions"])
+    assert versions["strawberryfields"] == "0.23.0"
+
+
+def test_dataset_outputs_equal_a_direct_simulation(template_build):
+    from cvgen.circuits import circuit_from_config
+    from cvgen.engines import SFEngine, configure_tensorflow
+    from cvgen.observables import ket_observables
+    from cvgen.shards import read_params_file
+
+    configure_tensorflow(1)
+    workdir, config = template_build
+    dataset = read_dataset(workdir / "results/tiny/dataset.h5")
+    params = read_params_file(workdir / "results/tiny/params.h5")
+    engine = SFEngine(circuit_from_config(config), 8)
+    for start in (20, 52):  # across shard and circuit boundaries, and the short last shard
+        kets = engine.kets(params.drawn.batch_args(start, start + 8), 8)
+        expected = ket_observables(kets, config["outputs"])
+        for name, values in expected.items():
+            np.testing.assert_allclose(dataset.outputs[name][start : start + 8], values, atol=1e-6)
+
+
+def test_report_explains_the_run(template_build):
+    workdir, _ = template_build
+    results = workdir / "results/tiny"
+    report = json.loads((results / "report.json").read_text())
+    assert report["n_samples"] == 60 and report["n_shards"] == 3
+    perf = report["performance"]
+    assert perf["samples_per_s"] > 0 and perf["makespan_s"] > 0
+    assert 0 < perf["effective_parallel_speedup"] <= 2.2  # two cores
+    assert [row["samples"] for row in perf["shards"]] == [25, 25, 10]
+    assert all(row["max_rss_mb"] > 100 for row in perf["shards"])
+    assert 0.9 < report["truncation"]["norm_min"] <= report["truncation"]["norm_mean"]
+    markdown = (results / "report.md").read_text()
+    assert "effective parallel speed-up" in markdown and "| 2 | 10 |" in markdown
+    for name in PLOTS:
+        assert (results / "report" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_second_run_has_nothing_to_do(template_build):
+    workdir, _ = template_build
+    result = snakemake(workdir, "--cores", "2", "--dry-run")
+    assert result.returncode == 0
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_snakemake_html_report(template_build):
+    workdir, _ = template_build
+    result = snakemake(workdir, "--report", "report.html")
+    assert result.returncode == 0, result.stderr[-2000:]
+    html = (workdir / "report.html").read_text()
+    assert "throughput.png" in html and "timeline.png" in html
+
+
+def test_config_extracted_from_a_dataset_rebuilds_it(template_build):
+    workdir, config = template_build
+    result = subprocess.run(
+        [CVGEN, "config", workdir / "results/tiny/dataset.h5"], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert config_hash(validate_config(yaml.safe_load(result.stdout))) == config_hash(config)
+
+
+def test_blackbird_workflow(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # Blackbird paths are relative to the working directory
+    (tmp_path / "circuit.xbb").write_text(
+        "name two_mode\nversion 1.0\n\n"
+        "Sgate({r}, 0.0) | 0\nDgate({alpha}, 0.0) | 1\nBSgate(0.7, 0.1) | [0, 1]\n"
+    )
+    config = tiny_config(
+        dataset="bb",
+        circuit={"blackbird": "circuit.xbb", "cutoff": 8},
+        parameters=[
+            {"match": "alpha", "distribution": "normal", "std": 0.5, "vary": "per_sample"},
+            {"match": "r", "distribution": "constant", "value": 0.2},
+        ],
+        n_circuits=1,
+        samples_per_circuit=12,
+        shard_size=6,
+        batch_size=4,
+        outputs=["quad_x", "mean_photon"],
+    )
+    build(tmp_path, config)
+    dataset = read_dataset(tmp_path / "results/bb/dataset.h5")
+    assert set(dataset.outputs) == {"quad_x", "mean_photon", "norm"}
+    assert "Sgate({r}" in dataset.attrs["blackbird"]
+    # A 50:50-ish beamsplitter mixes the displaced mode into both outputs: <x> is linear in alpha.
+    alpha = dataset.sample_parameters["alpha"]
+    slope = np.polyfit(alpha, dataset.outputs["quad_x"][:, 1], 1)[0]
+    assert abs(slope - 2 * np.cos(0.7)) < 1e-3
+
+
+def test_bad_config_fails_before_any_work(tmp_path):
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({"circuit": {"cutoff": 1}}))
+    result = snakemake(tmp_path, "--cores", "1")
+    assert result.returncode != 0
+    assert "config key circuit.cutoff" in result.stderr
+    assert not (tmp_path / "results").exists()
