@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -95,14 +96,22 @@ def main(argv: list[str] | None = None) -> None:
 
 @contextlib.contextmanager
 def reported_errors(log_file: str | None = None):
-    """Log to stderr (or to `log_file`, as rules do); a CvgenError ends as one line, exit 1."""
+    """Log to stderr; a CvgenError ends as one line on the terminal and exit status 1.
+
+    With `log_file` (rule jobs), file descriptor 2 itself is sent to the log, so that
+    TensorFlow's native start-up messages and any traceback land there too, and only the
+    one-line error reaches the terminal.
+    """
+    terminal = sys.stderr
     if log_file:
         Path(log_file).parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(log_file) if log_file else logging.StreamHandler(sys.stderr)
+        terminal = os.fdopen(os.dup(2), "w", buffering=1)
+        with open(log_file, "a") as log_stream:
+            os.dup2(log_stream.fileno(), 2)
     logging.basicConfig(
         level=logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        handlers=[handler],
+        handlers=[logging.StreamHandler(sys.stderr)],
         force=True,
     )
     try:
@@ -110,9 +119,5 @@ def reported_errors(log_file: str | None = None):
     except CvgenError as err:
         if log_file:
             log.error("%s", err)
-        print(f"cvgen error: {err}", file=sys.stderr)
+        print(f"cvgen error: {err}", file=terminal)
         sys.exit(1)
-    except Exception:
-        if log_file:
-            log.exception("unexpected error (a bug in cvgen: please report it)")
-        raise

@@ -262,8 +262,8 @@ def render_markdown(report: dict, plot_dir: Path, base: Path) -> str:
         f"| start-up share | {100 * perf['startup_fraction']:.1f} % | process start to engine "
         "ready (interpreter, TF+SF import, program build), over job time |",
         f"| mean start-up per job | {perf['mean_startup_s']:.2f} s | |",
-        f"| mean first batch | {perf['mean_first_batch_s']:.2f} s | includes one-off set-up of "
-        "the first engine call |",
+        f"| mean first batch | {perf['mean_first_batch_s']:.2f} s | includes one-off set-up: "
+        "numba compilation of thewalrus's gate functions, TF kernels |",
         f"| steady samples/s per job | {_fmt(perf['steady_samples_per_s_per_job'])} | after "
         "the first batch, mean over jobs |",
         f"| peak memory of a job | {rss} | max RSS from Snakemake's benchmark files |",
