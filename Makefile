@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 CORES ?= all
 
-.PHONY: run test lint report-html clean
+.PHONY: run test lint bench report-html clean
 
 run: $(INSTALLED)
 	$(BIN)/snakemake --cores $(CORES)
@@ -19,6 +19,9 @@ lint: $(INSTALLED)
 	$(BIN)/ruff format --check .
 	$(BIN)/snakefmt --check .
 	$(BIN)/snakemake --lint
+
+bench: $(INSTALLED)
+	$(BIN)/python benchmarks/batching.py
 
 report-html: $(INSTALLED)
 	$(BIN)/snakemake --report report.html
