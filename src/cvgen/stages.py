@@ -49,9 +49,8 @@ def prepare_params(config: dict, output: str | Path) -> ParamsFile:
 def generate_shard(params_path: str | Path, index: int, output: str | Path, threads: int = 1):
     """Simulate shard `index` of the dataset in batches in this one process; write its file."""
     from cvgen.engines import configure_tensorflow, make_engine
-    from cvgen.observables import ket_observables
 
-    started = time.time()
+    process_start = _process_start()
     params = read_params_file(params_path)
     config = params.config
     ranges = shard_ranges(config)
@@ -65,84 +64,70 @@ def generate_shard(params_path: str | Path, index: int, output: str | Path, thre
     import strawberryfields  # noqa: F401  (timed here: SF's import is a large part of start-up)
 
     import_s = time.perf_counter() - clock
-    circuit = circuit_from_config(config, params.blackbird_text)
-    engine = make_engine(config["engine"], circuit, config["batch_size"])
-    startup_s = time.time() - _process_start()
+    engine = make_engine(
+        config["engine"], circuit_from_config(config, params.blackbird_text), config["batch_size"]
+    )
+    startup_s = time.time() - process_start
+    threads = tf.config.threading.get_intra_op_parallelism_threads()
     log.info(
         "shard %d: samples [%d, %d), engine %s, batch %d, %d TF threads; start-up %.2f s "
         "(TF+SF import %.2f s)",
-        index,
-        start,
-        stop,
-        engine.name,
-        config["batch_size"],
-        tf.config.threading.get_intra_op_parallelism_threads(),
-        startup_s,
-        import_s,
+        *(index, start, stop, engine.name, config["batch_size"], threads, startup_s, import_s),
     )
-    outputs = config["outputs"]
-    batches = []
-    first_batch_s = 0.0
-    clock = time.perf_counter()
-    for batch_start in range(start, stop, config["batch_size"]):
-        batch_stop = min(batch_start + config["batch_size"], stop)
-        count = batch_stop - batch_start
-        batch_clock = time.perf_counter()
-        kets = engine.kets(params.drawn.batch_args(batch_start, batch_stop), count)
-        values = ket_observables(kets, outputs)
-        _check_finite(values, batch_start, batch_stop)
-        batches.append(values)
-        if batch_start == start:
-            first_batch_s = time.perf_counter() - batch_clock
-        done = batch_stop - start
-        log.info(
-            "shard %d: %d/%d samples, %.1f samples/s",
-            index,
-            done,
-            stop - start,
-            done / (time.perf_counter() - clock),
-        )
-    compute_s = time.perf_counter() - clock
+    outputs, first_batch_s, compute_s = _simulate(engine, params, start, stop, config, index)
     first_count = min(config["batch_size"], stop - start)
-    steady_s = compute_s - first_batch_s
-    merged = {name: np.concatenate([b[name] for b in batches]) for name in outputs}
     attrs = {
         **provenance_attrs(),
         "config_hash": params.config_hash,
         "engine": engine.name,
         "batch_size": config["batch_size"],
-        "threads": tf.config.threading.get_intra_op_parallelism_threads(),
+        "threads": threads,
         "seed": config["seed"],
-        "process_start_unix": _process_start(),
-        "started_unix": started,
+        "process_start_unix": process_start,
         "import_s": import_s,
         "startup_s": startup_s,
         "first_batch_s": first_batch_s,
         "first_batch_samples": first_count,
-        "steady_s": steady_s,
+        "steady_s": compute_s - first_batch_s,
         "steady_samples": (stop - start) - first_count,
         "compute_s": compute_s,
+        "finished_unix": time.time(),  # computing done; the write follows
     }
     rows = slice(start, stop)
+    drawn = params.drawn
     shard = Shard(
-        index,
-        start,
-        stop,
-        params.drawn.sample_values[rows],
-        params.drawn.circuit_index[rows],
-        merged,
-        attrs,
+        index, start, stop, drawn.sample_values[rows], drawn.circuit_index[rows], outputs, attrs
     )
-    shard.attrs["finished_unix"] = time.time()
     write_shard(output, shard)
     log.info(
-        "shard %d: wrote %s; %.1f samples/s steady, %.1f samples/s including start-up",
-        index,
-        output,
-        shard.attrs["steady_samples"] / steady_s if steady_s > 0 else float("nan"),
-        (stop - start) / (shard.attrs["finished_unix"] - _process_start()),
+        "shard %d: wrote %s; %.1f samples/s including start-up",
+        *(index, output, (stop - start) / (attrs["finished_unix"] - process_start)),
     )
     return shard
+
+
+def _simulate(engine, params: ParamsFile, start: int, stop: int, config: dict, index: int):
+    """Run samples [start, stop) in batches; return the outputs, first-batch and total seconds."""
+    from cvgen.observables import ket_observables
+
+    batches = []
+    first_batch_s = 0.0
+    clock = time.perf_counter()
+    for batch_start in range(start, stop, config["batch_size"]):
+        batch_stop = min(batch_start + config["batch_size"], stop)
+        kets = engine.kets(
+            params.drawn.batch_args(batch_start, batch_stop), batch_stop - batch_start
+        )
+        values = ket_observables(kets, config["outputs"])
+        _check_finite(values, batch_start, batch_stop)
+        batches.append(values)
+        if batch_start == start:
+            first_batch_s = time.perf_counter() - clock
+        done = batch_stop - start
+        rate = done / (time.perf_counter() - clock)
+        log.info("shard %d: %d/%d samples, %.1f samples/s", index, done, stop - start, rate)
+    outputs = {name: np.concatenate([b[name] for b in batches]) for name in config["outputs"]}
+    return outputs, first_batch_s, time.perf_counter() - clock
 
 
 def _check_finite(values: dict[str, np.ndarray], start: int, stop: int) -> None:
