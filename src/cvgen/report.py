@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -238,7 +239,7 @@ def _save(figure, path: Path) -> None:
 def render_markdown(report: dict, plot_dir: Path, base: Path) -> str:
     """A human-readable report that explains every number it shows."""
     perf, trunc, circuit = report["performance"], report["truncation"], report["circuit"]
-    rel = Path(plot_dir).resolve().relative_to(base.resolve()) if base else Path(plot_dir)
+    rel = Path(os.path.relpath(plot_dir, base))  # links work wherever the report is opened
     rss = f"{perf['max_rss_mb']:.0f} MB" if perf["max_rss_mb"] is not None else "not measured"
     lines = [
         f"# Dataset `{report['dataset']}`",
