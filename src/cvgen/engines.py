@@ -13,10 +13,11 @@ import numpy as np
 
 from cvgen.circuits import CircuitSpec
 from cvgen.errors import CvgenError
+from cvgen.observables import OUTPUTS, ket_observables
 
 log = logging.getLogger(__name__)
 
-ENGINES = ("sf",)
+ENGINES = ("sf", "compiled")
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -38,10 +39,18 @@ def configure_tensorflow(threads: int):
     return tf
 
 
-def make_engine(name: str, circuit: CircuitSpec, batch_size: int):
-    """The engine called `name`, ready to run batches of `batch_size` samples."""
+def make_engine(name: str, circuit: CircuitSpec, batch_size: int, shared_names=(), outputs=OUTPUTS):
+    """The engine called `name`, ready to run batches of `batch_size` samples.
+
+    `shared_names` are per-circuit parameters (constant across a circuit's samples); `outputs`
+    the observables that `engine.observables` returns.
+    """
     if name == "sf":
-        return SFEngine(circuit, batch_size)
+        return SFEngine(circuit, batch_size, outputs)
+    if name == "compiled":
+        from cvgen.compiled import CompiledEngine
+
+        return CompiledEngine(circuit, batch_size, shared_names, outputs)
     raise CvgenError(f"engine {name!r} is unknown; choose one of {', '.join(ENGINES)}")
 
 
@@ -56,12 +65,13 @@ class SFEngine:
 
     name = "sf"
 
-    def __init__(self, circuit: CircuitSpec, batch_size: int):
+    def __init__(self, circuit: CircuitSpec, batch_size: int, outputs=OUTPUTS):
         import strawberryfields as sf
         import tensorflow as tf
 
         self.circuit = circuit
         self.batch_size = batch_size
+        self.outputs = tuple(outputs)
         self.program = circuit.build_program()
         options = {"cutoff_dim": circuit.cutoff, "dtype": getattr(tf, circuit.dtype)}
         if batch_size > 1:
@@ -79,6 +89,10 @@ class SFEngine:
         pad = self.batch_size - count
         padded = {k: np.concatenate([v, np.repeat(v[-1:], pad)]) for k, v in args.items()}
         return self._run(padded)[:count]
+
+    def observables(self, args: dict[str, np.ndarray], count: int) -> dict[str, np.ndarray]:
+        """The configured outputs for `count` samples, computed from the kets."""
+        return ket_observables(self.kets(args, count), self.outputs)
 
     def _run(self, args: dict):
         if not self._fresh:  # SF's reset fails before the first run

@@ -18,6 +18,11 @@ OUTPUTS = ("quad_x", "quad_p", "mean_photon", "fock_probs", "norm")
 
 def ket_observables(ket, outputs: tuple[str, ...] | list[str]) -> dict[str, np.ndarray]:
     """Observables of every batch element of `ket` (shape [B, D, ..., D]) as numpy arrays."""
+    return {name: value.numpy() for name, value in observable_tensors(ket, outputs).items()}
+
+
+def observable_tensors(ket, outputs: tuple[str, ...] | list[str]) -> dict:
+    """The same observables as TF tensors; traceable inside a tf.function."""
     import tensorflow as tf
 
     modes = ket.shape.rank - 1
@@ -32,7 +37,7 @@ def ket_observables(ket, outputs: tuple[str, ...] | list[str]) -> dict[str, np.n
         result["mean_photon"] = tf.stack([_mean_photon(probs, m) for m in range(modes)], axis=1)
     if "fock_probs" in outputs:
         result["fock_probs"] = tf.reshape(probs, [tf.shape(probs)[0], -1])
-    return {name: result[name].numpy() for name in outputs}
+    return {name: result[name] for name in outputs}
 
 
 def _lowering_expectation(ket, mode: int):

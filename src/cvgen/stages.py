@@ -64,8 +64,13 @@ def generate_shard(params_path: str | Path, index: int, output: str | Path, thre
     import strawberryfields  # noqa: F401  (timed here: SF's import is a large part of start-up)
 
     import_s = time.perf_counter() - clock
+    circuit = circuit_from_config(config, params.blackbird_text)
     engine = make_engine(
-        config["engine"], circuit_from_config(config, params.blackbird_text), config["batch_size"]
+        config["engine"],
+        circuit,
+        config["batch_size"],
+        shared_names=params.drawn.circuit_names,
+        outputs=config["outputs"],
     )
     startup_s = time.time() - process_start
     threads = tf.config.threading.get_intra_op_parallelism_threads()
@@ -108,17 +113,13 @@ def generate_shard(params_path: str | Path, index: int, output: str | Path, thre
 
 def _simulate(engine, params: ParamsFile, start: int, stop: int, config: dict, index: int):
     """Run samples [start, stop) in batches; return the outputs, first-batch and total seconds."""
-    from cvgen.observables import ket_observables
-
     batches = []
     first_batch_s = 0.0
     clock = time.perf_counter()
     for batch_start in range(start, stop, config["batch_size"]):
         batch_stop = min(batch_start + config["batch_size"], stop)
-        kets = engine.kets(
-            params.drawn.batch_args(batch_start, batch_stop), batch_stop - batch_start
-        )
-        values = ket_observables(kets, config["outputs"])
+        args = params.drawn.batch_args(batch_start, batch_stop)
+        values = engine.observables(args, batch_stop - batch_start)
         _check_finite(values, batch_start, batch_stop)
         batches.append(values)
         if batch_start == start:

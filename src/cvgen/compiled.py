@@ -1,0 +1,306 @@
+"""The compiled engine: an SF Program executed as one traced tf.function per batch.
+
+SF's TF backend builds every gate matrix per batch element in a Python loop and cannot be traced.
+Here the Program is compiled to SF's Fock primitives once, and each op becomes a step that
+  - builds its matrix with vectorised TF ops (cvgen.gates): inside the traced function for
+    per-sample parameters, once per circuit for parameters shared by the batch;
+  - applies it by structure: diagonal gates (Rgate, Kgate, CKgate) as element-wise phases,
+    other gates as a matrix product on a reshaped view of the state (no transposes of the
+    whole state for gates on neighbouring modes).
+Observables are computed from the ket inside the same traced function.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from cvgen.circuits import CircuitSpec
+from cvgen.errors import CvgenError
+from cvgen.observables import HBAR, OUTPUTS, observable_tensors
+
+log = logging.getLogger(__name__)
+
+# SF op -> (matrix builder in cvgen.gates, how it acts: single, diagonal, two, diagonal2).
+GATES = {
+    "Dgate": ("displacement", "single"),
+    "Sgate": ("squeezing", "single"),
+    "Vgate": ("cubic_phase", "single"),
+    "Rgate": ("rotation_phases", "diagonal"),
+    "Kgate": ("kerr_phases", "diagonal"),
+    "BSgate": ("beamsplitter", "two"),
+    "MZgate": ("mach_zehnder", "two"),
+    "S2gate": ("two_mode_squeezing", "two"),
+    "CKgate": ("cross_kerr_phases", "diagonal2"),
+}
+SKIPPED = ("Vacuum",)  # a no-op on the vacuum every run starts from
+
+
+@dataclass
+class Step:
+    """One gate of the compiled circuit."""
+
+    op: str
+    wires: tuple[int, ...]
+    build: Callable
+    action: str
+    parameters: list[Callable]  # each maps {name: tensor} to a tensor
+    names: frozenset[str]  # free parameters it depends on
+    shared: bool  # depends on per-circuit parameters and constants only
+
+
+class CompiledEngine:
+    """Runs a circuit in batches of `batch_size` as one traced tf.function.
+
+    `shared_names` are the parameters that are constant across a circuit (per_circuit): gates
+    depending only on them are built once per circuit and reused for every batch.
+    """
+
+    name = "compiled"
+
+    def __init__(self, circuit: CircuitSpec, batch_size: int, shared_names=(), outputs=OUTPUTS):
+        import tensorflow as tf
+
+        self.circuit = circuit
+        self.batch_size = batch_size
+        self.dtype = getattr(tf, circuit.dtype)
+        self.outputs = tuple(outputs)
+        self.shared_names = tuple(shared_names)
+        self.steps = compile_steps(circuit, set(shared_names))
+        self.sample_names = tuple(
+            sorted(set().union(*(s.names for s in self.steps)) - set(shared_names))
+        )
+        self._shared_key = None
+        self._shared_matrices = None
+        cutoff, modes = circuit.cutoff, circuit.modes
+        real = self.dtype.real_dtype
+        self._run_batch = tf.function(
+            self._batch,
+            autograph=False,
+            input_signature=[
+                tf.TensorSpec([batch_size, len(self.sample_names)], real),
+                tf.TensorSpec([len(self.shared_names)], real),
+                [
+                    tf.TensorSpec(_matrix_shape(s.action, cutoff), self.dtype)
+                    for s in self.steps
+                    if s.shared
+                ],
+            ],
+        )
+        self._build_shared = tf.function(
+            self._shared,
+            autograph=False,
+            input_signature=[tf.TensorSpec([len(self.shared_names)], real)],
+        )
+        log.info(
+            "compiled engine: %d steps (%d built once per circuit), %d modes, cutoff %d, batch %d",
+            len(self.steps), sum(s.shared for s in self.steps), modes, cutoff, batch_size,
+        )  # fmt: skip
+
+    def kets(self, args: dict[str, np.ndarray], count: int):
+        """Output kets [count, D, ..., D] for `count` samples."""
+        import tensorflow as tf
+
+        return tf.concat([ket for ket, _ in self._runs(args, count)], axis=0)
+
+    def observables(self, args: dict[str, np.ndarray], count: int) -> dict[str, np.ndarray]:
+        """The engine's outputs for `count` samples, computed inside the traced function."""
+        results = [values for _, values in self._runs(args, count)]
+        return {name: np.concatenate([r[name].numpy() for r in results]) for name in self.outputs}
+
+    def _runs(self, args: dict[str, np.ndarray], count: int):
+        """Run the samples in groups sharing one circuit (a batch may straddle two circuits)."""
+        shared = (
+            np.stack([args[n][:count] for n in self.shared_names], axis=1)
+            if self.shared_names
+            else np.zeros((count, 0))
+        )
+        start = 0
+        while start < count:
+            stop = start + 1
+            while stop < count and np.array_equal(shared[stop], shared[start]):
+                stop += 1
+            yield self._run(args, start, stop, shared[start])
+            start = stop
+
+    def _run(self, args, start: int, stop: int, shared_values: np.ndarray):
+        import tensorflow as tf
+
+        key = shared_values.tobytes()
+        if key != self._shared_key:
+            real = self.dtype.real_dtype
+            self._shared_matrices = self._build_shared(tf.constant(shared_values, real))
+            self._shared_key = key
+        count = stop - start
+        pad = self.batch_size - count
+        columns = [
+            np.concatenate([args[n][start:stop], np.repeat(args[n][stop - 1 : stop], pad)])
+            for n in self.sample_names
+        ]
+        values = np.stack(columns, axis=1) if columns else np.zeros((self.batch_size, 0))
+        ket, outputs = self._run_batch(
+            tf.constant(values, self.dtype.real_dtype),
+            tf.constant(shared_values, self.dtype.real_dtype),
+            list(self._shared_matrices),
+        )
+        return ket[:count], {name: value[:count] for name, value in outputs.items()}
+
+    def _shared(self, shared_values):
+        """Matrices of the gates that depend only on per-circuit parameters (leading axis 1)."""
+        values = {n: shared_values[j : j + 1] for j, n in enumerate(self.shared_names)}
+        return [self._matrix(step, values, 1) for step in self.steps if step.shared]
+
+    def _batch(self, sample_values, shared_values, shared_matrices):
+        """One batch: vacuum, every gate, observables. Traced once per engine."""
+        import tensorflow as tf
+
+        batch, cutoff, modes = self.batch_size, self.circuit.cutoff, self.circuit.modes
+        values = {n: sample_values[:, j] for j, n in enumerate(self.sample_names)}
+        values.update(
+            {n: tf.fill([batch], shared_values[j]) for j, n in enumerate(self.shared_names)}
+        )
+        state = tf.reshape(
+            tf.one_hot(tf.zeros([batch], tf.int32), cutoff**modes, dtype=self.dtype),
+            [batch] + [cutoff] * modes,
+        )
+        shared = iter(shared_matrices)
+        for step in self.steps:
+            matrix = next(shared) if step.shared else self._matrix(step, values, batch)
+            state = apply(state, matrix, step.action, step.wires, step.shared)
+        return state, observable_tensors(state, self.outputs)
+
+    def _matrix(self, step: Step, values: dict, size: int):
+        """The gate's matrix (or phases) with a leading axis of `size` parameter values."""
+        import tensorflow as tf
+
+        real = self.dtype.real_dtype
+        parameters = []
+        for parameter in step.parameters:
+            value = parameter(values)
+            value = tf.cast(value, real) if tf.is_tensor(value) else tf.constant(value, real)
+            parameters.append(tf.broadcast_to(value, [size]))
+        return step.build(*parameters, self.circuit.cutoff, self.dtype)
+
+
+def compile_steps(circuit: CircuitSpec, shared_names: set[str]) -> list[Step]:
+    """The circuit's ops, compiled to SF's Fock primitives, as engine steps."""
+    from cvgen import gates
+
+    program = circuit.build_program().compile(compiler="fock")
+    steps = []
+    for command in program.circuit:
+        op = type(command.op).__name__
+        if op in SKIPPED:
+            continue
+        if op not in GATES:
+            raise CvgenError(
+                f"op {op} is not supported by engine 'compiled' (it runs "
+                f"{', '.join(GATES)}); use engine: sf for this circuit"
+            )
+        builder, action = GATES[op]
+        build = getattr(gates, builder)
+        if op == "Vgate":
+            build = _with_hbar(build)
+        parameters, names = zip(*(_parameter(p) for p in command.op.p), strict=True)
+        depends = frozenset().union(*names)
+        steps.append(
+            Step(
+                op=op,
+                wires=tuple(r.ind for r in command.reg),
+                build=build,
+                action=action,
+                parameters=list(parameters),
+                names=depends,
+                shared=depends <= shared_names,
+            )
+        )
+    return steps
+
+
+def _with_hbar(build):
+    def cubic(gamma, cutoff, dtype):
+        return build(gamma, cutoff, dtype, HBAR)
+
+    return cubic
+
+
+def _parameter(value) -> tuple[Callable, frozenset[str]]:
+    """A function of the named parameter values, and the names it depends on."""
+    import sympy
+    from strawberryfields.parameters import FreeParameter
+
+    if not isinstance(value, sympy.Basic):
+        number = float(value)
+        return (lambda values: number), frozenset()
+    atoms = sorted(value.atoms(FreeParameter), key=lambda atom: atom.name)
+    if not atoms:
+        number = float(value)
+        return (lambda values: number), frozenset()
+    function = sympy.lambdify(atoms, value, "tensorflow")
+    names = [atom.name for atom in atoms]
+    return (lambda values: function(*(values[n] for n in names))), frozenset(names)
+
+
+def _matrix_shape(action: str, cutoff: int) -> list[int]:
+    """Shape of a shared gate's matrix (leading axis 1)."""
+    return {
+        "single": [1, cutoff, cutoff],
+        "diagonal": [1, cutoff],
+        "two": [1] + [cutoff] * 4,
+        "diagonal2": [1, cutoff, cutoff],
+    }[action]
+
+
+def apply(state, matrix, action: str, wires: tuple[int, ...], shared: bool):
+    """Apply a gate's matrix (leading axis 1 if shared, else the batch) to the state [B, D, ...]."""
+    import tensorflow as tf
+
+    shape = state.shape
+    batch, cutoff, modes = shape[0], shape[1], shape.rank - 1
+    leading = 1 if shared else batch
+    if action == "diagonal":
+        (mode,) = wires
+        broadcast = [leading] + [1] * modes
+        broadcast[mode + 1] = cutoff
+        return state * tf.reshape(matrix, broadcast)
+    if action == "diagonal2":
+        first, second = wires
+        if first > second:
+            matrix, first, second = tf.transpose(matrix, [0, 2, 1]), second, first
+        broadcast = [leading] + [1] * modes
+        broadcast[first + 1] = broadcast[second + 1] = cutoff
+        return state * tf.reshape(matrix, broadcast)
+    if action == "single":
+        return _apply_dense(state, matrix, wires[0], 1, shared)
+    first, second = wires
+    if first > second:  # the gate's first mode must be the lower axis
+        matrix, first, second = tf.transpose(matrix, [0, 2, 1, 4, 3]), second, first
+    matrix = tf.reshape(matrix, [-1, cutoff * cutoff, cutoff * cutoff])
+    if second == first + 1:
+        return _apply_dense(state, matrix, first, 2, shared)
+    # Not neighbours: bring the second mode next to the first, apply, move it back.
+    order = list(range(modes + 1))
+    order.insert(first + 2, order.pop(second + 1))
+    moved = _apply_dense(tf.transpose(state, order), matrix, first, 2, shared)
+    return tf.transpose(moved, np.argsort(order))
+
+
+def _apply_dense(state, matrix, mode: int, width: int, shared: bool):
+    """Contract a [K, D^w, D^w] matrix with `width` neighbouring modes starting at `mode`."""
+    import tensorflow as tf
+
+    shape = state.shape
+    batch, cutoff, modes = shape[0], shape[1], shape.rank - 1
+    before = cutoff**mode
+    size = cutoff**width
+    after = cutoff ** (modes - mode - width)
+    if after == 1:  # the gate's modes are last: one matrix product over all other indices
+        rows = tf.reshape(state, [batch, before, size])
+        out = rows @ tf.linalg.matrix_transpose(matrix if not shared else matrix[0])
+    else:
+        view = tf.reshape(state, [batch, before, size, after])
+        out = (matrix[0] if shared else matrix[:, None]) @ view
+    return tf.reshape(out, shape)
