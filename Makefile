@@ -21,7 +21,7 @@ lint: $(INSTALLED)
 	$(BIN)/snakemake --lint
 
 bench: $(INSTALLED)
-	$(BIN)/python benchmarks/batching.py
+	$(BIN)/python benchmarks/engines.py
 
 report-html: $(INSTALLED)
 	$(BIN)/snakemake --report report.html

@@ -15,6 +15,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/params.smk"
 include: "workflow/rules/generate.smk"
 include: "workflow/rules/aggregate.smk"
+include: "workflow/rules/benchmark.smk"
 
 
 rule all:

@@ -33,25 +33,28 @@ def build(workdir: Path, config: dict) -> subprocess.CompletedProcess:
     return result
 
 
+TEMPLATE_CONFIG = {
+    "dataset": "tiny",
+    "seed": 11,
+    "circuit": {"template": "qnn", "modes": 2, "layers": 1, "cutoff": 6},
+    "parameters": [
+        {"match": "input_*", "distribution": "normal", "std": 0.4, "vary": "per_sample"},
+        {"match": "*", "distribution": "uniform", "low": -0.2, "high": 0.2},
+    ],
+    "n_circuits": 2,
+    "samples_per_circuit": 30,
+    "shard_size": 25,
+    "batch_size": 8,
+    "engine": "sf",
+}
+
+
 @pytest.fixture(scope="module")
 def template_build(tmp_path_factory):
     """3 shards (the last one short), batches of 8 (the last one short), 2 circuits."""
     workdir = tmp_path_factory.mktemp("template")
-    config = {
-        "dataset": "tiny",
-        "seed": 11,
-        "circuit": {"template": "qnn", "modes": 2, "layers": 1, "cutoff": 6},
-        "parameters": [
-            {"match": "input_*", "distribution": "normal", "std": 0.4, "vary": "per_sample"},
-            {"match": "*", "distribution": "uniform", "low": -0.2, "high": 0.2},
-        ],
-        "n_circuits": 2,
-        "samples_per_circuit": 30,
-        "shard_size": 25,
-        "batch_size": 8,
-    }
-    build(workdir, config)
-    return workdir, validate_config(config)
+    build(workdir, TEMPLATE_CONFIG)
+    return workdir, validate_config(TEMPLATE_CONFIG)
 
 
 def test_workflow_builds_a_verified_dataset(template_build):
@@ -111,6 +114,19 @@ def test_report_explains_the_run(template_build):
     assert "effective parallel speed-up" in markdown and "| 2 | 10 |" in markdown
     for name in PLOTS:
         assert (results / "report" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_compiled_engine_builds_the_same_dataset(template_build, tmp_path):
+    workdir, _ = template_build
+    build(tmp_path, {**TEMPLATE_CONFIG, "engine": "compiled"})
+    compiled = read_dataset(tmp_path / "results/tiny/dataset.h5")
+    reference = read_dataset(workdir / "results/tiny/dataset.h5")
+    assert compiled.attrs["engine"] == "compiled"
+    for name, values in reference.outputs.items():
+        assert compiled.outputs[name].dtype == values.dtype
+        np.testing.assert_allclose(compiled.outputs[name], values, atol=1e-5, err_msg=name)
+    for name, values in reference.sample_parameters.items():
+        assert np.array_equal(compiled.sample_parameters[name], values)
 
 
 def test_second_run_has_nothing_to_do(template_build):

@@ -97,8 +97,12 @@ class CompiledEngine:
         )
         log.info(
             "compiled engine: %d steps (%d built once per circuit), %d modes, cutoff %d, batch %d",
-            len(self.steps), sum(s.shared for s in self.steps), modes, cutoff, batch_size,
-        )  # fmt: skip
+            len(self.steps),
+            sum(s.shared for s in self.steps),
+            modes,
+            cutoff,
+            batch_size,
+        )
 
     def kets(self, args: dict[str, np.ndarray], count: int):
         """Output kets [count, D, ..., D] for `count` samples."""

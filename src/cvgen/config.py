@@ -68,6 +68,7 @@ def _validator():
 def check_config(config: dict) -> None:
     """Cross-key checks on a schema-valid config; raise CvgenError on the first problem."""
     from cvgen.circuits import circuit_from_config
+    from cvgen.memory import fitted_batch_size
     from cvgen.params import assign_distributions
 
     total = total_samples(config)
@@ -83,6 +84,7 @@ def check_config(config: dict) -> None:
             )
     circuit = circuit_from_config(config)
     assign_distributions(circuit.parameter_names, config["parameters"])
+    fitted_batch_size(config, circuit)
 
 
 def total_samples(config: dict) -> int:

@@ -1,19 +1,25 @@
-"""Memory estimate of a generation job, so schedulers get an honest `mem_mb`.
+"""Memory estimate of a generation job, and the batch size that fits a memory budget.
 
 Measured, not guessed: BASELINE_MB is the resident size of a job after importing TensorFlow and
-Strawberry Fields and running a tiny batch; the size-dependent terms count the arrays a job holds.
+Strawberry Fields and running a first batch; the size-dependent terms count the arrays a job
+holds at once. The estimate sets the scheduler's `mem_mb` and caps the batch size.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 
-from cvgen.circuits import circuit_from_config
+from cvgen.circuits import CircuitSpec, circuit_from_config
+from cvgen.errors import CvgenError
+
+log = logging.getLogger(__name__)
 
 BASELINE_MB = 1050  # measured: 830-1003 MB peak RSS for the default dataset's jobs
-# Copies of the batch state alive at once in SF's TF backend (state, gate outputs, einsum
-# temporaries, observables), and of two-mode gate tensors [B, D, D, D, D].
-STATE_COPIES = 8
+# Copies of the batch state alive at once: SF's backend keeps several (state, gate outputs,
+# einsum temporaries); the compiled engine the state, a matmul output and the observables'
+# |psi|^2. Two-mode gate tensors [B, D, D, D, D] are built per sample only for per-sample gates.
+STATE_COPIES = {"sf": 8, "compiled": 4}
 GATE_COPIES = 2
 MARGIN = 1.25
 
@@ -26,14 +32,47 @@ def output_row_bytes(outputs: list[str], modes: int, cutoff: int, dtype: str) ->
     return real_bytes * sum(widths[name] for name in outputs)
 
 
-def shard_memory_mb(config: dict) -> int:
-    """Estimated peak resident memory of one generate_shard job, in MB."""
-    circuit = circuit_from_config(config)
+def job_memory_mb(config: dict, batch_size: int, circuit: CircuitSpec | None = None) -> int:
+    """Estimated peak resident memory of one generate_shard job at `batch_size`, in MB."""
+    circuit = circuit or circuit_from_config(config)
     complex_bytes = 8 if circuit.dtype == "complex64" else 16
-    batch, cutoff = config["batch_size"], circuit.cutoff
-    state = batch * cutoff**circuit.modes * complex_bytes
-    gate = batch * cutoff**4 * complex_bytes if circuit.modes > 1 else 0
+    cutoff = circuit.cutoff
+    state = batch_size * cutoff**circuit.modes * complex_bytes
+    gate = batch_size * cutoff**4 * complex_bytes if circuit.modes > 1 else 0
     rows = min(config["shard_size"], config["n_circuits"] * config["samples_per_circuit"])
     outputs = 2 * rows * output_row_bytes(config["outputs"], circuit.modes, cutoff, circuit.dtype)
-    dynamic = (STATE_COPIES * state + GATE_COPIES * gate + outputs) / 2**20
-    return math.ceil(MARGIN * (BASELINE_MB + dynamic))
+    dynamic = STATE_COPIES[config["engine"]] * state + GATE_COPIES * gate + outputs
+    return math.ceil(MARGIN * (BASELINE_MB + dynamic / 2**20))
+
+
+def fitted_batch_size(config: dict, circuit: CircuitSpec | None = None) -> int:
+    """The configured batch size, or the largest smaller one whose job fits memory_budget_mb."""
+    circuit = circuit or circuit_from_config(config)
+    budget, batch = config["memory_budget_mb"], config["batch_size"]
+    if job_memory_mb(config, batch, circuit) <= budget:
+        return batch
+    while batch > 1 and job_memory_mb(config, batch, circuit) > budget:
+        batch //= 2
+    if job_memory_mb(config, batch, circuit) > budget:
+        raise CvgenError(
+            f"a generation job needs about {job_memory_mb(config, 1, circuit)} MB even at batch "
+            f"size 1 (cutoff {circuit.cutoff}^{circuit.modes} modes, shard_size "
+            f"{config['shard_size']}), over memory_budget_mb {budget}: lower circuit.cutoff or "
+            f"shard_size, or raise memory_budget_mb"
+        )
+    log.info(
+        "batch size %d would need about %d MB, over memory_budget_mb %d: using batch size %d "
+        "(about %d MB)",
+        config["batch_size"],
+        job_memory_mb(config, config["batch_size"], circuit),
+        budget,
+        batch,
+        job_memory_mb(config, batch, circuit),
+    )
+    return batch
+
+
+def shard_memory_mb(config: dict) -> int:
+    """Memory to request for one generate_shard job: the estimate at the batch size it will use."""
+    circuit = circuit_from_config(config)
+    return job_memory_mb(config, fitted_batch_size(config, circuit), circuit)

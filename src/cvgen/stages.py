@@ -15,6 +15,7 @@ import numpy as np
 from cvgen.circuits import circuit_from_config
 from cvgen.config import config_hash, shard_ranges, total_samples, validate_config
 from cvgen.errors import CvgenError
+from cvgen.memory import fitted_batch_size
 from cvgen.params import draw_parameters
 from cvgen.provenance import provenance_attrs
 from cvgen.shards import ParamsFile, Shard, read_params_file, write_params_file, write_shard
@@ -65,10 +66,11 @@ def generate_shard(params_path: str | Path, index: int, output: str | Path, thre
 
     import_s = time.perf_counter() - clock
     circuit = circuit_from_config(config, params.blackbird_text)
+    batch_size = fitted_batch_size(config, circuit)
     engine = make_engine(
         config["engine"],
         circuit,
-        config["batch_size"],
+        batch_size,
         shared_names=params.drawn.circuit_names,
         outputs=config["outputs"],
     )
@@ -77,15 +79,15 @@ def generate_shard(params_path: str | Path, index: int, output: str | Path, thre
     log.info(
         "shard %d: samples [%d, %d), engine %s, batch %d, %d TF threads; start-up %.2f s "
         "(TF+SF import %.2f s)",
-        *(index, start, stop, engine.name, config["batch_size"], threads, startup_s, import_s),
+        *(index, start, stop, engine.name, batch_size, threads, startup_s, import_s),
     )
-    outputs, first_batch_s, compute_s = _simulate(engine, params, start, stop, config, index)
-    first_count = min(config["batch_size"], stop - start)
+    outputs, first_batch_s, compute_s = _simulate(engine, params, start, stop, batch_size, index)
+    first_count = min(batch_size, stop - start)
     attrs = {
         **provenance_attrs(),
         "config_hash": params.config_hash,
         "engine": engine.name,
-        "batch_size": config["batch_size"],
+        "batch_size": batch_size,
         "threads": threads,
         "seed": config["seed"],
         "process_start_unix": process_start,
@@ -111,13 +113,13 @@ def generate_shard(params_path: str | Path, index: int, output: str | Path, thre
     return shard
 
 
-def _simulate(engine, params: ParamsFile, start: int, stop: int, config: dict, index: int):
+def _simulate(engine, params: ParamsFile, start: int, stop: int, batch_size: int, index: int):
     """Run samples [start, stop) in batches; return the outputs, first-batch and total seconds."""
     batches = []
     first_batch_s = 0.0
     clock = time.perf_counter()
-    for batch_start in range(start, stop, config["batch_size"]):
-        batch_stop = min(batch_start + config["batch_size"], stop)
+    for batch_start in range(start, stop, batch_size):
+        batch_stop = min(batch_start + batch_size, stop)
         args = params.drawn.batch_args(batch_start, batch_stop)
         values = engine.observables(args, batch_stop - batch_start)
         _check_finite(values, batch_start, batch_stop)
@@ -127,7 +129,7 @@ def _simulate(engine, params: ParamsFile, start: int, stop: int, config: dict, i
         done = batch_stop - start
         rate = done / (time.perf_counter() - clock)
         log.info("shard %d: %d/%d samples, %.1f samples/s", index, done, stop - start, rate)
-    outputs = {name: np.concatenate([b[name] for b in batches]) for name in config["outputs"]}
+    outputs = {name: np.concatenate([b[name] for b in batches]) for name in engine.outputs}
     return outputs, first_batch_s, time.perf_counter() - clock
 
 

@@ -1,0 +1,294 @@
+"""Engine benchmark: samples/s and peak memory of every strategy, measured side by side in one run.
+
+Strategies, on the same QNN circuits and drawn parameters, each with one TF thread:
+  sf_sequential   SF unbatched, sample by sample (batch_size None)
+  sf_threads      a pool of 2 threads, each with its own SF program and engine, sample by sample
+  sf_batched      SF's TF backend in batch mode
+  compiled        cvgen's compiled engine
+  dense_roofline  random dense gate tensors of the same count and shapes as the compiled
+                  circuit's gates (per-sample ones per sample), contracted in one tf.function
+Each (circuit, strategy) runs in a fresh worker process, batch sizes in increasing order, so the
+process's peak resident memory after each batch size is that batch size's peak.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+STRATEGIES = ("sf_sequential", "sf_threads", "sf_batched", "compiled", "dense_roofline")
+CIRCUITS = ((2, 2, 10), (4, 2, 8), (3, 3, 10))  # (modes, layers, cutoff)
+BATCH_SIZES = {
+    "sf_sequential": (1,),
+    "sf_threads": (1,),
+    "sf_batched": (8, 32, 64, 128),
+    "compiled": (8, 32, 64, 128, 256, 512, 1024),
+    "dense_roofline": (8, 32, 64, 128, 256, 512, 1024),
+}
+THREADS = 2
+
+
+def circuit_and_parameters(modes: int, layers: int, cutoff: int, samples: int):
+    """The QNN circuit and drawn parameters every strategy runs on."""
+    from cvgen.circuits import circuit_from_config
+    from cvgen.config import validate_config
+    from cvgen.params import draw_parameters
+
+    config = validate_config(
+        {
+            "circuit": {"modes": modes, "layers": layers, "cutoff": cutoff},
+            "samples_per_circuit": samples,
+            "shard_size": samples,
+        }
+    )
+    circuit = circuit_from_config(config)
+    drawn = draw_parameters(circuit.parameter_names, config["parameters"], 1, 1, samples)
+    return circuit, drawn
+
+
+def runner(strategy: str, circuit, drawn, batch_size: int):
+    """A function running `count` samples from `start` with the strategy."""
+    from cvgen.engines import SFEngine, make_engine
+
+    if strategy in ("sf_sequential", "sf_batched"):
+        engine = SFEngine(circuit, batch_size)
+        return lambda start, count: engine.observables(
+            drawn.batch_args(start, start + count), count
+        )
+    if strategy == "sf_threads":
+        engines = [SFEngine(circuit, 1) for _ in range(THREADS)]
+        pool = ThreadPoolExecutor(THREADS)
+
+        def threaded(start, count):
+            chunks = np.array_split(np.arange(start, start + count), THREADS)
+            jobs = [
+                pool.submit(e.observables, drawn.batch_args(c[0], c[-1] + 1), len(c))
+                for e, c in zip(engines, chunks, strict=True)
+                if len(c)
+            ]
+            return [job.result() for job in jobs]
+
+        return threaded
+    engine = make_engine("compiled", circuit, batch_size, drawn.circuit_names)
+    if strategy == "compiled":
+        return lambda start, count: engine.observables(
+            drawn.batch_args(start, start + count), count
+        )
+    return dense_roofline(engine, batch_size)
+
+
+def dense_roofline(engine, batch_size: int):
+    """The compiled circuit's gate count and shapes as random dense tensors, in one tf.function."""
+    import tensorflow as tf
+
+    from cvgen.compiled import _apply_dense
+
+    circuit, dtype = engine.circuit, engine.dtype
+    cutoff, modes = circuit.cutoff, circuit.modes
+    rng = np.random.default_rng(0)
+    tensors = []
+    for step in engine.steps:
+        width = 1 if step.action in ("single", "diagonal") else 2
+        size = cutoff**width
+        leading = 1 if step.shared else batch_size
+        values = rng.normal(size=(leading, size, size)) + 1j * rng.normal(
+            size=(leading, size, size)
+        )
+        tensors.append((tf.constant(values / size, dtype), min(step.wires), width, step.shared))
+    state = tf.constant(rng.normal(size=[batch_size] + [cutoff] * modes) + 0j, dtype)
+
+    @tf.function(autograph=False)
+    def contract():
+        result = state
+        for matrix, mode, width, shared in tensors:
+            result = _apply_dense(result, matrix, mode, width, shared)
+        return tf.reduce_sum(tf.abs(result))
+
+    return lambda start, count: contract().numpy()
+
+
+def measure(run, batch_size: int, samples: int, min_seconds: float) -> float:
+    """Steady-state samples/s: one warm-up batch, then batches for at least min_seconds."""
+    run(0, batch_size)
+    done, start, clock = 0, 0, time.perf_counter()
+    while time.perf_counter() - clock < min_seconds or done == 0:
+        start = (start + batch_size) % max(1, samples - batch_size)
+        run(start, batch_size)
+        done += batch_size
+    return done / (time.perf_counter() - clock)
+
+
+def worker(modes: int, layers: int, cutoff: int, strategy: str, min_seconds: float) -> None:
+    """Measure one strategy on one circuit at each of its batch sizes; print JSON lines."""
+    from cvgen.engines import configure_tensorflow
+
+    configure_tensorflow(1)
+    sizes = BATCH_SIZES[strategy]
+    samples = max(4 * max(sizes), 256)
+    circuit, drawn = circuit_and_parameters(modes, layers, cutoff, samples)
+    for batch_size in sizes:
+        run = runner(strategy, circuit, drawn, batch_size)
+        rate = measure(run, batch_size if batch_size > 1 else 4, samples, min_seconds)
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(
+            json.dumps({"batch_size": batch_size, "samples_per_s": rate, "peak_rss_mb": peak_mb}),
+            flush=True,
+        )
+
+
+def run_all(output_dir: str | Path, min_seconds: float = 2.0, circuits=CIRCUITS) -> dict:
+    """Run every strategy on every circuit in worker processes; write engines.{json,md,png}."""
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    results = []
+    for modes, layers, cutoff in circuits:
+        for strategy in STRATEGIES:
+            command = [sys.executable, "-m", "cvgen.benchmark", "--worker", strategy,
+                       "--circuit", f"{modes},{layers},{cutoff}", "--min-seconds", str(min_seconds)]  # fmt: skip
+            output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+            for line in output.splitlines():
+                row = json.loads(line)
+                row.update(modes=modes, layers=layers, cutoff=cutoff, strategy=strategy)
+                results.append(row)
+                print(_row_text(row), flush=True)
+    summary = {"machine": _machine(), "results": results, "ratios": ratios(results)}
+    (output_dir / "engines.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (output_dir / "engines.md").write_text(render_markdown(summary))
+    plot(results, output_dir / "engines.png")
+    return summary
+
+
+def _row_text(row: dict) -> str:
+    return (
+        f"{row['modes']} modes x {row['layers']} layers, cutoff {row['cutoff']}: "
+        f"{row['strategy']:>14} batch {row['batch_size']:>5}: {row['samples_per_s']:>10.1f} "
+        f"samples/s, peak {row['peak_rss_mb']:.0f} MB"
+    )
+
+
+def best(results: list[dict], circuit: tuple, strategy: str, batch_size: int | None = None):
+    """The fastest measurement of a strategy on a circuit (at one batch size if given)."""
+    rows = [
+        r
+        for r in results
+        if (r["modes"], r["layers"], r["cutoff"]) == circuit
+        and r["strategy"] == strategy
+        and (batch_size is None or r["batch_size"] == batch_size)
+    ]
+    return max(rows, key=lambda r: r["samples_per_s"]) if rows else None
+
+
+def ratios(results: list[dict]) -> dict:
+    """The issue's targets as ratios measured in this run."""
+    out = {}
+    for circuit in {(r["modes"], r["layers"], r["cutoff"]) for r in results}:
+        key = "{}m{}l_c{}".format(*circuit)
+        compiled, batched = best(results, circuit, "compiled"), best(results, circuit, "sf_batched")
+        sequential = best(results, circuit, "sf_sequential")
+        entry = {}
+        if compiled and batched:
+            entry["compiled_best_vs_sf_batched_best"] = (
+                compiled["samples_per_s"] / batched["samples_per_s"]
+            )
+        if batched and sequential:
+            entry["sf_batched_best_vs_sf_sequential"] = (
+                batched["samples_per_s"] / sequential["samples_per_s"]
+            )
+        for batch_size in (64, 256):
+            c, d = (
+                best(results, circuit, "compiled", batch_size),
+                best(results, circuit, "dense_roofline", batch_size),
+            )
+            if c and d:
+                entry[f"compiled_vs_dense_roofline_batch_{batch_size}"] = (
+                    c["samples_per_s"] / d["samples_per_s"]
+                )
+        out[key] = entry
+    return out
+
+
+def _machine() -> str:
+    import os
+    import platform
+
+    return f"{platform.machine()}, {os.cpu_count()} cores, {platform.processor() or 'cpu'}, 1 TF thread per process"
+
+
+def render_markdown(summary: dict) -> str:
+    """Tables of samples/s per strategy and batch size, and the target ratios."""
+    results = summary["results"]
+    lines = [f"# Engine benchmark\n\nMachine: {summary['machine']}.\n"]
+    for circuit in dict.fromkeys((r["modes"], r["layers"], r["cutoff"]) for r in results):
+        lines += [
+            f"## {circuit[0]} modes, {circuit[1]} layers, cutoff {circuit[2]}\n",
+            "| strategy | batch size | samples/s | peak RSS MB |",
+            "|---|---|---|---|",
+        ]
+        for r in results:
+            if (r["modes"], r["layers"], r["cutoff"]) == circuit:
+                lines.append(
+                    f"| {r['strategy']} | {r['batch_size']} | {r['samples_per_s']:.1f} | {r['peak_rss_mb']:.0f} |"
+                )
+        lines.append("")
+    lines += ["## Ratios (measured in this run)\n", "| circuit | ratio | value |", "|---|---|---|"]
+    for circuit, entry in summary["ratios"].items():
+        lines += [f"| {circuit} | {name} | {value:.2f}x |" for name, value in entry.items()]
+    return "\n".join(lines) + "\n"
+
+
+def plot(results: list[dict], path: Path) -> None:
+    """samples/s against batch size, one panel per circuit, one line per strategy."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    circuits = list(dict.fromkeys((r["modes"], r["layers"], r["cutoff"]) for r in results))
+    figure, axes = plt.subplots(1, len(circuits), figsize=(5 * len(circuits), 4), squeeze=False)
+    for axis, circuit in zip(axes[0], circuits, strict=True):
+        for strategy in STRATEGIES:
+            rows = [
+                r
+                for r in results
+                if (r["modes"], r["layers"], r["cutoff"]) == circuit and r["strategy"] == strategy
+            ]
+            if rows:
+                axis.plot(
+                    [r["batch_size"] for r in rows],
+                    [r["samples_per_s"] for r in rows],
+                    "o-",
+                    label=strategy,
+                )
+        axis.set(xscale="log", yscale="log", xlabel="batch size", ylabel="samples / s",
+                 title="{} modes, {} layers, cutoff {}".format(*circuit))  # fmt: skip
+        axis.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command line: the whole benchmark, or (internally) one worker."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--output", default="results/benchmarks", help="folder for engines.*")
+    parser.add_argument("--min-seconds", type=float, default=2.0, help="per measurement")
+    parser.add_argument("--worker", choices=STRATEGIES, help=argparse.SUPPRESS)
+    parser.add_argument("--circuit", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        modes, layers, cutoff = map(int, args.circuit.split(","))
+        worker(modes, layers, cutoff, args.worker, args.min_seconds)
+    else:
+        run_all(args.output, args.min_seconds)
+
+
+if __name__ == "__main__":
+    main()
