@@ -24,15 +24,16 @@ from cvgen.observables import HBAR, OUTPUTS, observable_tensors
 
 log = logging.getLogger(__name__)
 
-# SF op -> (matrix builder in cvgen.gates, how it acts: single, diagonal, two, diagonal2).
+# SF op -> (matrix builder in cvgen.gates, how it acts: single, diagonal, two, passive (a
+# two-mode gate conserving n1 + n2), diagonal2).
 GATES = {
     "Dgate": ("displacement", "single"),
     "Sgate": ("squeezing", "single"),
     "Vgate": ("cubic_phase", "single"),
     "Rgate": ("rotation_phases", "diagonal"),
     "Kgate": ("kerr_phases", "diagonal"),
-    "BSgate": ("beamsplitter", "two"),
-    "MZgate": ("mach_zehnder", "two"),
+    "BSgate": ("beamsplitter", "passive"),
+    "MZgate": ("mach_zehnder", "passive"),
     "S2gate": ("two_mode_squeezing", "two"),
     "CKgate": ("cross_kerr_phases", "diagonal2"),
 }
@@ -254,6 +255,7 @@ def _matrix_shape(action: str, cutoff: int) -> list[int]:
         "single": [1, cutoff, cutoff],
         "diagonal": [1, cutoff],
         "two": [1] + [cutoff] * 4,
+        "passive": [1] + [cutoff] * 4,
         "diagonal2": [1, cutoff, cutoff],
     }[action]
 
@@ -282,14 +284,79 @@ def apply(state, matrix, action: str, wires: tuple[int, ...], shared: bool):
     first, second = wires
     if first > second:  # the gate's first mode must be the lower axis
         matrix, first, second = tf.transpose(matrix, [0, 2, 1, 4, 3]), second, first
-    matrix = tf.reshape(matrix, [-1, cutoff * cutoff, cutoff * cutoff])
+    apply_pair = _apply_passive if action == "passive" else _apply_two_dense
     if second == first + 1:
-        return _apply_dense(state, matrix, first, 2, shared)
+        return apply_pair(state, matrix, first, shared)
     # Not neighbours: bring the second mode next to the first, apply, move it back.
     order = list(range(modes + 1))
     order.insert(first + 2, order.pop(second + 1))
-    moved = _apply_dense(tf.transpose(state, order), matrix, first, 2, shared)
+    moved = apply_pair(tf.transpose(state, order), matrix, first, shared)
     return tf.transpose(moved, np.argsort(order))
+
+
+def _apply_two_dense(state, matrix, mode: int, shared: bool):
+    """A two-mode gate [K, m1, m2, n1, n2] on modes (mode, mode + 1) as one dense matrix."""
+    import tensorflow as tf
+
+    cutoff = state.shape[1]
+    flat = tf.reshape(matrix, [-1, cutoff * cutoff, cutoff * cutoff])
+    return _apply_dense(state, flat, mode, 2, shared)
+
+
+def _apply_passive(state, matrix, mode: int, shared: bool):
+    """A gate conserving n1 + n2 on modes (mode, mode + 1), one block per photon-number sector.
+
+    Sector N holds the pairs (k, N - k): at most D of them, so the gate is 2D - 1 blocks of
+    D x D instead of one D^2 x D^2 matrix, ~D/2 times fewer multiplications. The pairs are
+    gathered into sectors, multiplied block by block, and scattered back. Where the two modes
+    are the last axes one dense product is faster (a single large GEMM), so that stays dense.
+    """
+    import tensorflow as tf
+
+    shape = state.shape
+    batch, cutoff, modes = shape[0], shape[1], shape.rank - 1
+    after = cutoff ** (modes - mode - 2)
+    if after == 1:
+        return _apply_two_dense(state, matrix, mode, shared)
+    sectors, scatter = _sector_tables(cutoff)
+    blocks = _sector_blocks(matrix, sectors)  # [K, 2D-1, D, D]
+    rows = batch * cutoff**mode
+    padded = tf.pad(tf.reshape(state, [rows, cutoff * cutoff, after]), [[0, 0], [0, 1], [0, 0]])
+    if shared:  # sectors leading: one batched product over all rows at once
+        gathered = tf.gather(tf.transpose(padded, [1, 0, 2]), sectors, axis=0)
+        out = blocks[0] @ tf.reshape(gathered, [2 * cutoff - 1, cutoff, rows * after])
+        out = tf.reshape(out, [(2 * cutoff - 1) * cutoff, rows, after])
+        return tf.reshape(tf.transpose(tf.gather(out, scatter, axis=0), [1, 0, 2]), shape)
+    gathered = tf.gather(
+        tf.reshape(padded, [batch, -1, cutoff * cutoff + 1, after]), sectors, axis=2
+    )
+    out = blocks[:, None] @ gathered  # [B, P, 2D-1, D, after]
+    out = tf.reshape(out, [batch, -1, (2 * cutoff - 1) * cutoff, after])
+    return tf.reshape(tf.gather(out, scatter, axis=2), shape)
+
+
+def _sector_tables(cutoff: int) -> tuple[np.ndarray, np.ndarray]:
+    """Flat pair indices k * D + (N - k) of each sector N, padded with D^2 (a zero row), and
+    for every pair its position in the flattened [2D - 1, D] sector layout."""
+    sectors = np.full((2 * cutoff - 1, cutoff), cutoff * cutoff)
+    scatter = np.zeros(cutoff * cutoff, dtype=np.int64)
+    for total in range(2 * cutoff - 1):
+        pairs = [k for k in range(cutoff) if 0 <= total - k < cutoff]
+        for slot, k in enumerate(pairs):
+            sectors[total, slot] = k * cutoff + total - k
+            scatter[k * cutoff + total - k] = total * cutoff + slot
+    return sectors, scatter
+
+
+def _sector_blocks(matrix, sectors: np.ndarray):
+    """The [K, 2D-1, D, D] blocks of a number-conserving gate [K, m1, m2, n1, n2]."""
+    import tensorflow as tf
+
+    size = sectors.max() + 1  # D^2 + 1, the last row and column zero
+    flat = tf.reshape(matrix, [-1, size - 1, size - 1])
+    flat = tf.reshape(tf.pad(flat, [[0, 0], [0, 1], [0, 1]]), [-1, size * size])
+    index = sectors[:, :, None] * size + sectors[:, None, :]
+    return tf.gather(flat, index, axis=1)
 
 
 def _apply_dense(state, matrix, mode: int, width: int, shared: bool):
