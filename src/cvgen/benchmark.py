@@ -126,12 +126,14 @@ def measure(run, batch_size: int, samples: int, min_seconds: float) -> float:
     return done / (time.perf_counter() - clock)
 
 
-def worker(modes: int, layers: int, cutoff: int, strategy: str, min_seconds: float) -> None:
+def worker(
+    modes: int, layers: int, cutoff: int, strategy: str, min_seconds: float, max_batch: int
+) -> None:
     """Measure one strategy on one circuit at each of its batch sizes; print JSON lines."""
     from cvgen.engines import configure_tensorflow
 
     configure_tensorflow(1)
-    sizes = BATCH_SIZES[strategy]
+    sizes = [size for size in BATCH_SIZES[strategy] if size <= max_batch]
     samples = max(4 * max(sizes), 256)
     circuit, drawn = circuit_and_parameters(modes, layers, cutoff, samples)
     for batch_size in sizes:
@@ -144,15 +146,28 @@ def worker(modes: int, layers: int, cutoff: int, strategy: str, min_seconds: flo
         )
 
 
-def run_all(output_dir: str | Path, min_seconds: float = 2.0, circuits=CIRCUITS) -> dict:
+def run_all(
+    output_dir: str | Path, min_seconds: float = 2.0, circuits=CIRCUITS, max_batch: int = 1024
+) -> dict:
     """Run every strategy on every circuit in worker processes; write engines.{json,md,png}."""
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     results = []
     for modes, layers, cutoff in circuits:
         for strategy in STRATEGIES:
-            command = [sys.executable, "-m", "cvgen.benchmark", "--worker", strategy,
-                       "--circuit", f"{modes},{layers},{cutoff}", "--min-seconds", str(min_seconds)]  # fmt: skip
+            command = [
+                sys.executable,
+                "-m",
+                "cvgen.benchmark",
+                "--worker",
+                strategy,
+                "--circuit",
+                f"{modes},{layers},{cutoff}",
+                "--min-seconds",
+                str(min_seconds),
+                "--max-batch",
+                str(max_batch),
+            ]
             output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
             for line in output.splitlines():
                 row = json.loads(line)
@@ -164,6 +179,10 @@ def run_all(output_dir: str | Path, min_seconds: float = 2.0, circuits=CIRCUITS)
     (output_dir / "engines.md").write_text(render_markdown(summary))
     plot(results, output_dir / "engines.png")
     return summary
+
+
+def _circuit(row: dict) -> tuple[int, int, int]:
+    return row["modes"], row["layers"], row["cutoff"]
 
 
 def _row_text(row: dict) -> str:
@@ -179,7 +198,7 @@ def best(results: list[dict], circuit: tuple, strategy: str, batch_size: int | N
     rows = [
         r
         for r in results
-        if (r["modes"], r["layers"], r["cutoff"]) == circuit
+        if _circuit(r) == circuit
         and r["strategy"] == strategy
         and (batch_size is None or r["batch_size"] == batch_size)
     ]
@@ -189,7 +208,7 @@ def best(results: list[dict], circuit: tuple, strategy: str, batch_size: int | N
 def ratios(results: list[dict]) -> dict:
     """The issue's targets as ratios measured in this run."""
     out = {}
-    for circuit in {(r["modes"], r["layers"], r["cutoff"]) for r in results}:
+    for circuit in {_circuit(r) for r in results}:
         key = "{}m{}l_c{}".format(*circuit)
         compiled, batched = best(results, circuit, "compiled"), best(results, circuit, "sf_batched")
         sequential = best(results, circuit, "sf_sequential")
@@ -219,24 +238,24 @@ def _machine() -> str:
     import os
     import platform
 
-    return f"{platform.machine()}, {os.cpu_count()} cores, {platform.processor() or 'cpu'}, 1 TF thread per process"
+    cores = os.cpu_count()
+    return f"{platform.machine()}, {cores} cores, one TF thread per worker process"
 
 
 def render_markdown(summary: dict) -> str:
     """Tables of samples/s per strategy and batch size, and the target ratios."""
     results = summary["results"]
     lines = [f"# Engine benchmark\n\nMachine: {summary['machine']}.\n"]
-    for circuit in dict.fromkeys((r["modes"], r["layers"], r["cutoff"]) for r in results):
+    for circuit in dict.fromkeys(_circuit(r) for r in results):
         lines += [
             f"## {circuit[0]} modes, {circuit[1]} layers, cutoff {circuit[2]}\n",
             "| strategy | batch size | samples/s | peak RSS MB |",
             "|---|---|---|---|",
         ]
         for r in results:
-            if (r["modes"], r["layers"], r["cutoff"]) == circuit:
-                lines.append(
-                    f"| {r['strategy']} | {r['batch_size']} | {r['samples_per_s']:.1f} | {r['peak_rss_mb']:.0f} |"
-                )
+            if _circuit(r) == circuit:
+                rate, peak = r["samples_per_s"], r["peak_rss_mb"]
+                lines.append(f"| {r['strategy']} | {r['batch_size']} | {rate:.1f} | {peak:.0f} |")
         lines.append("")
     lines += ["## Ratios (measured in this run)\n", "| circuit | ratio | value |", "|---|---|---|"]
     for circuit, entry in summary["ratios"].items():
@@ -251,15 +270,11 @@ def plot(results: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    circuits = list(dict.fromkeys((r["modes"], r["layers"], r["cutoff"]) for r in results))
+    circuits = list(dict.fromkeys(_circuit(r) for r in results))
     figure, axes = plt.subplots(1, len(circuits), figsize=(5 * len(circuits), 4), squeeze=False)
     for axis, circuit in zip(axes[0], circuits, strict=True):
         for strategy in STRATEGIES:
-            rows = [
-                r
-                for r in results
-                if (r["modes"], r["layers"], r["cutoff"]) == circuit and r["strategy"] == strategy
-            ]
+            rows = [r for r in results if _circuit(r) == circuit and r["strategy"] == strategy]
             if rows:
                 axis.plot(
                     [r["batch_size"] for r in rows],
@@ -267,8 +282,13 @@ def plot(results: list[dict], path: Path) -> None:
                     "o-",
                     label=strategy,
                 )
-        axis.set(xscale="log", yscale="log", xlabel="batch size", ylabel="samples / s",
-                 title="{} modes, {} layers, cutoff {}".format(*circuit))  # fmt: skip
+        axis.set(
+            xscale="log",
+            yscale="log",
+            xlabel="batch size",
+            ylabel="samples / s",
+            title="{} modes, {} layers, cutoff {}".format(*circuit),
+        )
         axis.legend(fontsize=7)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
@@ -280,14 +300,15 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", default="results/benchmarks", help="folder for engines.*")
     parser.add_argument("--min-seconds", type=float, default=2.0, help="per measurement")
+    parser.add_argument("--max-batch", type=int, default=1024, help="largest batch size")
     parser.add_argument("--worker", choices=STRATEGIES, help=argparse.SUPPRESS)
     parser.add_argument("--circuit", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         modes, layers, cutoff = map(int, args.circuit.split(","))
-        worker(modes, layers, cutoff, args.worker, args.min_seconds)
+        worker(modes, layers, cutoff, args.worker, args.min_seconds, args.max_batch)
     else:
-        run_all(args.output, args.min_seconds)
+        run_all(args.output, args.min_seconds, max_batch=args.max_batch)
 
 
 if __name__ == "__main__":

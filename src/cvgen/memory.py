@@ -16,10 +16,11 @@ from cvgen.errors import CvgenError
 log = logging.getLogger(__name__)
 
 BASELINE_MB = 1050  # measured: 830-1003 MB peak RSS for the default dataset's jobs
-# Copies of the batch state alive at once: SF's backend keeps several (state, gate outputs,
-# einsum temporaries); the compiled engine the state, a matmul output and the observables'
-# |psi|^2. Two-mode gate tensors [B, D, D, D, D] are built per sample only for per-sample gates.
-STATE_COPIES = {"sf": 8, "compiled": 4}
+# Batch-state-sized arrays alive at once, from the engine benchmark's peak RSS growth with batch
+# size (4 modes, cutoff 8): compiled +220 MB at batch 1024 (33.5 MB state: ~6.5 copies: state,
+# sector-gathered copies, |psi|^2); SF +280 MB at batch 128 (4.2 MB state: ~67 copies of
+# per-element gate tensors and einsum temporaries). Plus two-mode gate tensors [B, D, D, D, D].
+STATE_COPIES = {"sf": 64, "compiled": 8}
 GATE_COPIES = 2
 MARGIN = 1.25
 

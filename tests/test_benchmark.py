@@ -1,0 +1,22 @@
+"""The engine benchmark runs every strategy in worker processes and writes its report."""
+
+import json
+
+import pytest
+
+from cvgen.benchmark import STRATEGIES, run_all
+
+pytestmark = pytest.mark.slow
+
+
+def test_benchmark_measures_every_strategy(tmp_path):
+    summary = run_all(tmp_path, min_seconds=0.05, circuits=((2, 1, 4),), max_batch=8)
+    measured = {(r["strategy"], r["batch_size"]) for r in summary["results"]}
+    assert {strategy for strategy, _ in measured} == set(STRATEGIES)
+    assert ("compiled", 8) in measured and ("sf_sequential", 1) in measured
+    assert all(r["samples_per_s"] > 0 and r["peak_rss_mb"] > 100 for r in summary["results"])
+    ratios = summary["ratios"]["2m1l_c4"]
+    assert ratios["compiled_best_vs_sf_batched_best"] > 1  # a loose sanity bound, not a target
+    assert json.loads((tmp_path / "engines.json").read_text()) == summary
+    assert "| compiled | 8 |" in (tmp_path / "engines.md").read_text()
+    assert (tmp_path / "engines.png").read_bytes()[:4] == b"\x89PNG"
