@@ -118,18 +118,11 @@ class CompiledEngine:
 
     def _runs(self, args: dict[str, np.ndarray], count: int):
         """Run the samples in groups sharing one circuit (a batch may straddle two circuits)."""
-        shared = (
-            np.stack([args[n][:count] for n in self.shared_names], axis=1)
-            if self.shared_names
-            else np.zeros((count, 0))
-        )
-        start = 0
-        while start < count:
-            stop = start + 1
-            while stop < count and np.array_equal(shared[stop], shared[start]):
-                stop += 1
-            yield self._run(args, start, stop, shared[start])
-            start = stop
+        shared = np.stack([args[n][:count] for n in self.shared_names] or [np.zeros(count)], 1)
+        changes = np.flatnonzero(np.any(shared[1:] != shared[:-1], axis=1)) + 1
+        bounds = [0, *changes.tolist(), count]
+        for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
+            yield self._run(args, start, stop, shared[start, : len(self.shared_names)])
 
     def _run(self, args, start: int, stop: int, shared_values: np.ndarray):
         import tensorflow as tf
