@@ -30,6 +30,7 @@ class CircuitSpec:
     parameter_names: tuple[str, ...]
     gates: tuple[Gate, ...] | None = None
     blackbird_text: str | None = None
+    op_names: tuple[str, ...] = ()  # SF ops the circuit applies, known without importing SF
 
     def build_program(self):
         """Build the SF Program once, with symbolic parameters bound per batch via `args`."""
@@ -73,6 +74,7 @@ def circuit_from_config(config: dict, blackbird_text: str | None = None) -> Circ
         dtype=circuit["dtype"],
         parameter_names=parameter_names(gates),
         gates=gates,
+        op_names=tuple(dict.fromkeys(name for name, _, _ in gates)),
     )
 
 
@@ -84,7 +86,7 @@ def blackbird_circuit(text: str, cutoff: int, dtype: str) -> CircuitSpec:
         program = blackbird.loads(text)
     except Exception as err:  # the parser raises many unrelated types on bad syntax
         raise CvgenError(
-            f"circuit.blackbird: cannot parse the script ({err!r}); fix its syntax"
+            f"circuit.blackbird: cannot parse the script ({_first_bad_line(text)}); fix its syntax"
         ) from err
     for op in program.operations:
         if op["op"].startswith(UNSUPPORTED_OP_PREFIXES):
@@ -100,7 +102,28 @@ def blackbird_circuit(text: str, cutoff: int, dtype: str) -> CircuitSpec:
         dtype=dtype,
         parameter_names=tuple(sorted(program.parameters)),
         blackbird_text=text,
+        op_names=tuple(dict.fromkeys(op["op"] for op in program.operations)),
     )
+
+
+def _first_bad_line(text: str) -> str:
+    """'line N: ...' of the first line after which the script no longer parses.
+
+    Blackbird's parser (with current antlr) fails inside its own error reporting, losing the
+    line number, so the script is parsed again line by line to find it.
+    """
+    import blackbird
+
+    lines = text.splitlines()
+    body = next((i for i, line in enumerate(lines) if line.strip().startswith("version")), -1) + 1
+    for end in range(body + 1, len(lines) + 1):
+        if not lines[end - 1].strip():
+            continue
+        try:
+            blackbird.loads("\n".join(lines[:end]) + "\n")
+        except Exception:
+            return f"line {end}: {lines[end - 1].strip()!r}"
+    return "the script as a whole"
 
 
 def parameter_names(gates: tuple[Gate, ...]) -> tuple[str, ...]:

@@ -38,6 +38,25 @@ GATES = {
     "CKgate": ("cross_kerr_phases", "diagonal2"),
 }
 SKIPPED = ("Vacuum",)  # a no-op on the vacuum every run starts from
+# Ops SF's Fock compiler decomposes into the gates above.
+DECOMPOSED = (
+    "Interferometer", "GraphEmbed", "BipartiteGraphEmbed", "GaussianTransform",
+    "Pgate", "CXgate", "CZgate", "sMZgate", "Xgate", "Zgate", "Fouriergate",
+)  # fmt: skip
+
+
+def check_ops(op_names) -> None:
+    """Refuse, before any work, a circuit with an op the compiled engine cannot run."""
+    for op in op_names:
+        if op not in GATES and op not in DECOMPOSED and op not in SKIPPED:
+            raise _unsupported(op)
+
+
+def _unsupported(op: str) -> CvgenError:
+    return CvgenError(
+        f"op {op} is not supported by engine 'compiled' (it runs {', '.join(GATES)} and what "
+        f"SF decomposes into them); use engine: sf for this circuit"
+    )
 
 
 @dataclass
@@ -194,10 +213,7 @@ def compile_steps(circuit: CircuitSpec, shared_names: set[str]) -> list[Step]:
         if op in SKIPPED:
             continue
         if op not in GATES:
-            raise CvgenError(
-                f"op {op} is not supported by engine 'compiled' (it runs "
-                f"{', '.join(GATES)}); use engine: sf for this circuit"
-            )
+            raise _unsupported(op)
         builder, action = GATES[op]
         build = getattr(gates, builder)
         if op == "Vgate":

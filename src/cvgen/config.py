@@ -68,6 +68,7 @@ def _validator():
 def check_config(config: dict) -> None:
     """Cross-key checks on a schema-valid config; raise CvgenError on the first problem."""
     from cvgen.circuits import circuit_from_config
+    from cvgen.compiled import check_ops
     from cvgen.memory import fitted_batch_size
     from cvgen.params import assign_distributions
 
@@ -83,6 +84,8 @@ def check_config(config: dict) -> None:
                 f"parameters[{index}] (match {rule['match']!r}): low > high; swap them"
             )
     circuit = circuit_from_config(config)
+    if config["engine"] == "compiled":
+        check_ops(circuit.op_names)
     assign_distributions(circuit.parameter_names, config["parameters"])
     fitted_batch_size(config, circuit)
 

@@ -46,6 +46,7 @@ SHARD_FIELDS = (
     "steady_s",
     "steady_samples",
     "compute_s",
+    "norm_below_threshold",
 )
 
 

@@ -57,9 +57,10 @@ def fitted_batch_size(config: dict, circuit: CircuitSpec | None = None) -> int:
     if job_memory_mb(config, batch, circuit) > budget:
         raise CvgenError(
             f"a generation job needs about {job_memory_mb(config, 1, circuit)} MB even at batch "
-            f"size 1 (cutoff {circuit.cutoff}^{circuit.modes} modes, shard_size "
-            f"{config['shard_size']}), over memory_budget_mb {budget}: lower circuit.cutoff or "
-            f"shard_size, or raise memory_budget_mb"
+            f"size 1 ({circuit.modes} modes at cutoff {circuit.cutoff}: "
+            f"{circuit.cutoff**circuit.modes} basis states; shard_size {config['shard_size']}), "
+            f"over memory_budget_mb {budget}: lower circuit.cutoff, the outputs or shard_size, "
+            f"or raise memory_budget_mb"
         )
     log.info(
         "batch size %d would need about %d MB, over memory_budget_mb %d: using batch size %d "

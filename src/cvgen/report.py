@@ -86,6 +86,7 @@ def summarise(dataset: Dataset, benchmarks: list[dict] = ()) -> dict:
             "steady_s": float(shards["steady_s"][i]),
             "steady_samples_per_s": _finite(steady_rate[i]),
             "samples_per_s": float(samples[i] / wall[i]),
+            "norm_below_threshold": int(shards["norm_below_threshold"][i]),
         }
         if i < len(benchmarks) and benchmarks[i]:
             row["max_rss_mb"] = benchmarks[i]["max_rss"]
@@ -121,6 +122,8 @@ def summarise(dataset: Dataset, benchmarks: list[dict] = ()) -> dict:
             "shards": per_shard,
         },
         "truncation": {
+            "norm_threshold": config["norm_threshold"],
+            "samples_below_threshold": int(shards["norm_below_threshold"].sum()),
             "norm_min": float(norm.min()),
             "norm_mean": float(norm.mean()),
             "norm_p01": float(np.percentile(norm, 1)),
@@ -298,6 +301,8 @@ def render_markdown(report: dict, plot_dir: Path, base: Path) -> str:
         "",
         "| quantity | value |",
         "|---|---|",
+        f"| samples below norm_threshold {trunc['norm_threshold']} | "
+        f"{trunc['samples_below_threshold']} |",
         f"| min norm | {trunc['norm_min']:.6f} |",
         f"| 1st percentile | {trunc['norm_p01']:.6f} |",
         f"| median | {trunc['norm_median']:.6f} |",

@@ -82,6 +82,7 @@ def generate_shard(params_path: str | Path, index: int, output: str | Path, thre
         *(index, start, stop, engine.name, batch_size, threads, startup_s, import_s),
     )
     outputs, first_batch_s, compute_s = _simulate(engine, params, start, stop, batch_size, index)
+    truncated = _check_truncation(outputs["norm"], start, config)
     first_count = min(batch_size, stop - start)
     attrs = {
         **provenance_attrs(),
@@ -98,6 +99,7 @@ def generate_shard(params_path: str | Path, index: int, output: str | Path, thre
         "steady_s": compute_s - first_batch_s,
         "steady_samples": (stop - start) - first_count,
         "compute_s": compute_s,
+        "norm_below_threshold": truncated,
         "finished_unix": time.time(),  # computing done; the write follows
     }
     rows = slice(start, stop)
@@ -131,6 +133,23 @@ def _simulate(engine, params: ParamsFile, start: int, stop: int, batch_size: int
         log.info("shard %d: %d/%d samples, %.1f samples/s", index, done, stop - start, rate)
     outputs = {name: np.concatenate([b[name] for b in batches]) for name in engine.outputs}
     return outputs, first_batch_s, time.perf_counter() - clock
+
+
+def _check_truncation(norm: np.ndarray, start: int, config: dict) -> int:
+    """Count samples whose norm is below norm_threshold; warn, or fail with on_truncation: fail."""
+    threshold = config["norm_threshold"]
+    truncated = int(np.sum(norm < threshold))
+    if truncated:
+        worst = int(np.argmin(norm))
+        message = (
+            f"{truncated} samples keep less than norm_threshold {threshold} of their probability "
+            f"inside the cutoff (lowest {norm[worst]:.6f}, sample {start + worst}); raise "
+            f"circuit.cutoff or narrow the parameter distributions"
+        )
+        if config["on_truncation"] == "fail":
+            raise CvgenError(message)
+        log.warning("%s", message)
+    return truncated
 
 
 def _check_finite(values: dict[str, np.ndarray], start: int, stop: int) -> None:

@@ -1,0 +1,137 @@
+"""Bad input through the real workflow: exit status != 0, one error naming the key, no results."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import ROOT
+
+SNAKEMAKE = Path(sys.executable).with_name("snakemake")
+BB_HEADER = "name c\nversion 1.0\n\n"
+SMALL = {"samples_per_circuit": 8, "shard_size": 8, "batch_size": 4}
+A_ONLY = [{"match": "a", "distribution": "normal", "std": 0.1}]
+
+
+def rules(*specs):
+    return [{"match": m, "distribution": "normal", "std": 0.1} for m in specs]
+
+
+# (case, config, files written next to it, fragment the error must contain)
+CASES = [
+    ("modes zero", {"circuit": {"modes": 0}}, {}, "circuit.modes"),
+    ("modes negative", {"circuit": {"modes": -2}}, {}, "circuit.modes"),
+    ("layers zero", {"circuit": {"layers": 0}}, {}, "circuit.layers"),
+    ("cutoff below 2", {"circuit": {"cutoff": 1}}, {}, "circuit.cutoff"),
+    ("state beyond budget", {"circuit": {"modes": 8, "cutoff": 12}}, {}, "memory_budget_mb"),
+    ("unknown template", {"circuit": {"template": "gan"}}, {}, "circuit.template"),
+    ("unknown engine", {"engine": "fast"}, {}, "engine"),
+    ("unknown output", {"outputs": ["quad_y"]}, {}, "outputs"),
+    (
+        "unknown distribution",
+        {"parameters": [{"match": "*", "distribution": "gauss", "std": 1}]},
+        {},
+        "parameters.0.distribution",
+    ),
+    (
+        "distribution missing a field",
+        {"parameters": [{"match": "*", "distribution": "uniform", "low": 0}]},
+        {},
+        "'high' is a required property",
+    ),
+    (
+        "wrong-typed field",
+        {"parameters": [{"match": "*", "distribution": "normal", "std": "wide"}]},
+        {},
+        "parameters.0.std",
+    ),
+    (
+        "negative std",
+        {"parameters": [{"match": "*", "distribution": "normal", "std": -0.1}]},
+        {},
+        "parameters.0.std",
+    ),
+    (
+        "low above high",
+        {"parameters": [{"match": "*", "distribution": "uniform", "low": 1, "high": 0}]},
+        {},
+        "low > high",
+    ),
+    ("shard_size zero", {"shard_size": 0}, {}, "shard_size"),
+    ("shard_size beyond the dataset", {"shard_size": 10**7}, {}, "shard_size"),
+    ("non-integer count", {"samples_per_circuit": 10.5}, {}, "samples_per_circuit"),
+    ("top-level typo", {"sed": 1}, {}, "'sed' was unexpected"),
+    ("nested typo", {"circuit": {"mode": 2}}, {}, "'mode' was unexpected"),
+    (
+        "parameters as a mapping",
+        {"parameters": {"*": {"distribution": "constant"}}},
+        {},
+        "parameters",
+    ),
+    ("dataset with a slash", {"dataset": "a/b"}, {}, "dataset"),
+    ("dataset escaping results", {"dataset": ".."}, {}, "dataset"),
+    (
+        "missing Blackbird file",
+        {"circuit": {"blackbird": "nope.xbb"}, "parameters": A_ONLY},
+        {},
+        "nope.xbb not found",
+    ),
+    (
+        "Blackbird syntax error",
+        {"circuit": {"blackbird": "c.xbb"}, "parameters": A_ONLY},
+        {"c.xbb": BB_HEADER + "Sgate(0.1) | 0\nDgate({a} | 0\nRgate(0.2) | 0\n"},
+        "line 5: 'Dgate({a} | 0'",
+    ),
+    (
+        "Blackbird parameter without a distribution",
+        {"circuit": {"blackbird": "c.xbb"}, "parameters": A_ONLY},
+        {"c.xbb": BB_HEADER + "Dgate({a}, {b}) | 0\n"},
+        "'b'",
+    ),
+    (
+        "distribution for a parameter the circuit lacks",
+        {"circuit": {"blackbird": "c.xbb"}, "parameters": rules("a", "zzz")},
+        {"c.xbb": BB_HEADER + "Dgate({a}) | 0\n"},
+        "'zzz'",
+    ),
+    (
+        "op the compiled engine cannot run",
+        {"engine": "compiled", "circuit": {"blackbird": "c.xbb"}, "parameters": A_ONLY},
+        {"c.xbb": BB_HEADER + "Fock(1) | 0\nDgate({a}) | 0\n"},
+        "op Fock is not supported by engine 'compiled'",
+    ),
+    (
+        "measurement in the circuit",
+        {"engine": "sf", "circuit": {"blackbird": "c.xbb"}, "parameters": A_ONLY},
+        {"c.xbb": BB_HEADER + "Dgate({a}) | 0\nMeasureFock() | 0\n"},
+        "MeasureFock",
+    ),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("config", "files", "fragment"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_bad_input_is_one_clear_error_and_writes_nothing(tmp_path, config, files, fragment):
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    (tmp_path / "my.yaml").write_text(yaml.safe_dump({**SMALL, **config}, sort_keys=False))
+    command = [SNAKEMAKE, "-s", ROOT / "Snakefile", "--directory", tmp_path]
+    result = subprocess.run(
+        [*command, "--configfile", tmp_path / "my.yaml", "--cores", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if "cvgen error:" in line]
+    assert len(errors) == 1, result.stderr[-2000:]
+    assert fragment in errors[0]
+    assert not (tmp_path / "results").exists()
+
+
+def test_at_least_twenty_cases():
+    assert len(CASES) >= 20

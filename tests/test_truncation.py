@@ -1,0 +1,68 @@
+"""Truncation: samples below norm_threshold are counted and reported, or fail the job."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from conftest import ROOT, tiny_config
+from cvgen.errors import CvgenError
+from cvgen.stages import _check_truncation
+
+SNAKEMAKE = Path(sys.executable).with_name("snakemake")
+
+
+def test_truncated_samples_are_counted_and_warned(caplog):
+    norm = np.array([1.0, 0.95, 0.999, 0.5])
+    with caplog.at_level("WARNING"):
+        assert _check_truncation(norm, 100, tiny_config(norm_threshold=0.99)) == 2
+    assert "2 samples" in caplog.text and "sample 103" in caplog.text
+
+
+def test_on_truncation_fail_names_count_lowest_norm_and_remedy():
+    config = tiny_config(norm_threshold=0.99, on_truncation="fail")
+    with pytest.raises(CvgenError, match=r"1 samples .* \(lowest 0\.900000, sample 7\).*cutoff"):
+        _check_truncation(np.array([1.0, 0.9]), 6, config)
+    assert _check_truncation(np.array([1.0, 0.995]), 6, config) == 0
+
+
+def run(workdir: Path, **overrides) -> subprocess.CompletedProcess:
+    config = {
+        "dataset": "t",
+        "circuit": {"modes": 1, "layers": 1, "cutoff": 3},
+        "parameters": [
+            {"match": "input_*", "distribution": "normal", "std": 1.0, "vary": "per_sample"},
+            {"match": "*", "distribution": "normal", "std": 0.05},
+        ],
+        "samples_per_circuit": 16,
+        "shard_size": 8,
+        "batch_size": 8,
+        **overrides,
+    }
+    (workdir / "my.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    command = [SNAKEMAKE, "-s", ROOT / "Snakefile", "--directory", workdir]
+    command += ["--configfile", workdir / "my.yaml", "--cores", "2"]
+    return subprocess.run(command, capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.slow
+def test_truncation_is_reported_and_can_fail_the_build(tmp_path):
+    warned, failed = tmp_path / "warn", tmp_path / "fail"
+    warned.mkdir(), failed.mkdir()
+    result = run(warned)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads((warned / "results/t/report.json").read_text())
+    below = report["truncation"]["samples_below_threshold"]
+    assert 0 < below == sum(r["norm_below_threshold"] for r in report["performance"]["shards"])
+    assert "samples below norm_threshold 0.99" in (warned / "results/t/report.md").read_text()
+
+    result = run(failed, on_truncation="fail")
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("cvgen error:")]
+    assert errors and all("norm_threshold 0.99" in line for line in errors)
+    assert not list((failed / "results/t").glob("shards/*.h5"))
+    assert not (failed / "results/t/dataset.h5").exists()
