@@ -66,3 +66,11 @@ def test_truncation_is_reported_and_can_fail_the_build(tmp_path):
     assert errors and all("norm_threshold 0.99" in line for line in errors)
     assert not list((failed / "results/t").glob("shards/*.h5"))
     assert not (failed / "results/t/dataset.h5").exists()
+
+
+def test_nan_output_fails_naming_the_samples_and_the_likely_cause():
+    from cvgen.stages import _check_finite
+
+    values = {"norm": np.array([1.0, np.nan]), "quad_x": np.zeros((2, 1))}
+    with pytest.raises(CvgenError, match=r"'norm' is NaN or Inf for samples in \[40, 42\).*cutoff"):
+        _check_finite(values, 40, 42)

@@ -79,6 +79,8 @@ def test_workflow_builds_a_verified_dataset(template_build):
     assert np.all(dataset.shards["steady_s"] >= 0) and np.all(dataset.shards["startup_s"] > 0)
     versions = json.loads(dataset.attrs["versions"])
     assert versions["strawberryfields"] == "0.23.0"
+    assert dataset.attrs["seed"] == 11 and len(dataset.attrs["git_commit"]) >= 40
+    assert yaml.safe_load(dataset.attrs["config_yaml"]) == config
 
 
 def test_dataset_outputs_equal_a_direct_simulation(template_build):
