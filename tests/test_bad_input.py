@@ -59,6 +59,18 @@ CASES = [
         {},
         "low > high",
     ),
+    (
+        "NaN value",
+        {"parameters": [{"match": "*", "distribution": "constant", "value": float("nan")}]},
+        {},
+        "value is nan",
+    ),
+    (
+        "infinite std",
+        {"parameters": [{"match": "*", "distribution": "normal", "std": float("inf")}]},
+        {},
+        "std is inf",
+    ),
     ("shard_size zero", {"shard_size": 0}, {}, "shard_size"),
     ("shard_size beyond the dataset", {"shard_size": 10**7}, {}, "shard_size"),
     ("non-integer count", {"samples_per_circuit": 10.5}, {}, "samples_per_circuit"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
 from importlib import resources
 from pathlib import Path
 
@@ -79,6 +80,12 @@ def check_config(config: dict) -> None:
             f"set shard_size <= n_circuits * samples_per_circuit"
         )
     for index, rule in enumerate(config["parameters"]):
+        for key in ("mean", "std", "low", "high", "value"):
+            if key in rule and not math.isfinite(rule[key]):
+                raise CvgenError(
+                    f"parameters[{index}] (match {rule['match']!r}): {key} is {rule[key]}; "
+                    f"give a finite number"
+                )
         if rule["distribution"] == "uniform" and rule["low"] > rule["high"]:
             raise CvgenError(
                 f"parameters[{index}] (match {rule['match']!r}): low > high; swap them"
