@@ -114,3 +114,21 @@ def test_garbage_shard_file_is_one_error_naming_it(tmp_path):
     path.write_bytes(b"not an HDF5 file" * 100)
     with pytest.raises(CvgenError, match="0.h5"):
         read_shard(path)
+
+
+def test_temporaries_of_killed_writers_are_cleaned_up(tmp_path):
+    import socket
+
+    import psutil
+
+    host = socket.gethostname()
+    dead = next(pid for pid in range(999_999, 0, -1) if not psutil.pid_exists(pid))
+    stale = tmp_path / f".out.h5.{host}.{dead}.tmp"
+    alive = tmp_path / f".out.h5.{host}.{psutil.Process().ppid()}.tmp"
+    other_host = tmp_path / f".out.h5.elsewhere.{dead}.tmp"
+    for path in (stale, alive, other_host):
+        path.write_bytes(b"partial")
+    with atomic_h5(tmp_path / "out.h5") as handle:
+        handle["x"] = [1]
+    assert not stale.exists()
+    assert alive.exists() and other_host.exists()  # a live writer, or one we cannot see

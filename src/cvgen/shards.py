@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,7 +36,8 @@ def atomic_h5(path: str | Path):
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    _remove_dead_temporaries(path)
+    temporary = path.with_name(f".{path.name}.{socket.gethostname()}.{os.getpid()}.tmp")
     try:
         with h5py.File(temporary, "w") as handle:
             handle.attrs["format_version"] = FORMAT_VERSION
@@ -43,6 +45,17 @@ def atomic_h5(path: str | Path):
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def _remove_dead_temporaries(path: Path) -> None:
+    """Delete temporaries of `path` left by killed writers on this host (their PID is gone)."""
+    import psutil
+
+    host = socket.gethostname()
+    for temporary in path.parent.glob(f".{path.name}.{host}.*.tmp"):
+        pid = temporary.name[len(f".{path.name}.{host}.") : -len(".tmp")]
+        if pid.isdigit() and not psutil.pid_exists(int(pid)):
+            temporary.unlink(missing_ok=True)
 
 
 def write_parameters(handle: h5py.File, drawn: DrawnParameters, rows: slice = slice(None)) -> None:
