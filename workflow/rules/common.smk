@@ -26,6 +26,7 @@ from cvgen.memory import shard_memory_mb
 try:
     config.update(validate_config(config))
     CONFIG_HASH = config_hash(config)
+    SHARD_MEMORY_MB = shard_memory_mb(config)
 except CvgenError as err:
     raise WorkflowError(f"cvgen error: {err}") from None
 
@@ -41,4 +42,4 @@ def circuit_files(wildcards):
 
 def shard_mem_mb(wildcards, attempt):
     """Memory of one generation job from the state-size estimate, more on a retry."""
-    return shard_memory_mb(config) * attempt
+    return SHARD_MEMORY_MB * attempt
