@@ -12,6 +12,7 @@ Observables are computed from the ket inside the same traced function.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cvgen.circuits import CircuitSpec
+from cvgen.engines import padded
 from cvgen.errors import CvgenError
 from cvgen.observables import HBAR, OUTPUTS, observable_tensors
 
@@ -152,11 +154,7 @@ class CompiledEngine:
             self._shared_matrices = self._build_shared(tf.constant(shared_values, real))
             self._shared_key = key
         count = stop - start
-        pad = self.batch_size - count
-        columns = [
-            np.concatenate([args[n][start:stop], np.repeat(args[n][stop - 1 : stop], pad)])
-            for n in self.sample_names
-        ]
+        columns = [padded(args[n][start:stop], self.batch_size) for n in self.sample_names]
         values = np.stack(columns, axis=1) if columns else np.zeros((self.batch_size, 0))
         ket, outputs = self._run_batch(
             tf.constant(values, self.dtype.real_dtype),
@@ -217,7 +215,7 @@ def compile_steps(circuit: CircuitSpec, shared_names: set[str]) -> list[Step]:
         builder, action = GATES[op]
         build = getattr(gates, builder)
         if op == "Vgate":
-            build = _with_hbar(build)
+            build = functools.partial(build, hbar=HBAR)
         parameters, names = zip(*(_parameter(p) for p in command.op.p), strict=True)
         depends = frozenset().union(*names)
         steps.append(
@@ -232,13 +230,6 @@ def compile_steps(circuit: CircuitSpec, shared_names: set[str]) -> list[Step]:
             )
         )
     return steps
-
-
-def _with_hbar(build):
-    def cubic(gamma, cutoff, dtype):
-        return build(gamma, cutoff, dtype, HBAR)
-
-    return cubic
 
 
 def _parameter(value) -> tuple[Callable, frozenset[str]]:

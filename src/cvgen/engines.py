@@ -39,6 +39,11 @@ def configure_tensorflow(threads: int):
     return tf
 
 
+def padded(values: np.ndarray, size: int) -> np.ndarray:
+    """A short batch's values repeated at the end up to `size`; the padding is dropped later."""
+    return np.concatenate([values, np.repeat(values[-1:], size - len(values))])
+
+
 def make_engine(name: str, circuit: CircuitSpec, batch_size: int, shared_names=(), outputs=OUTPUTS):
     """The engine called `name`, ready to run batches of `batch_size` samples.
 
@@ -86,9 +91,7 @@ class SFEngine:
         if self.batch_size == 1:
             kets = [self._run({k: v[i] for k, v in args.items()}) for i in range(count)]
             return tf.stack(kets)
-        pad = self.batch_size - count
-        padded = {k: np.concatenate([v, np.repeat(v[-1:], pad)]) for k, v in args.items()}
-        return self._run(padded)[:count]
+        return self._run({k: padded(v, self.batch_size) for k, v in args.items()})[:count]
 
     def observables(self, args: dict[str, np.ndarray], count: int) -> dict[str, np.ndarray]:
         """The configured outputs for `count` samples, computed from the kets."""
