@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from cvgen.config import validate_config
 
 ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 
 
 def tiny_config(**overrides) -> dict:
@@ -29,3 +33,20 @@ def tiny_config(**overrides) -> dict:
 @pytest.fixture
 def root() -> Path:
     return ROOT
+
+
+def workflow_command(workdir: Path, *args, config: dict | None = None) -> list:
+    """The real workflow's command line, run in `workdir` on workdir/my.yaml.
+
+    With `config`, my.yaml is written first; without, the one already there is used.
+    """
+    if config is not None:
+        (workdir / "my.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    command = [SNAKEMAKE, "-s", ROOT / "Snakefile", "--directory", workdir]
+    return [*command, "--configfile", workdir / "my.yaml", *args]
+
+
+def run_workflow(workdir: Path, *args, config: dict | None = None, timeout: int = 900):
+    """Run the real workflow (see workflow_command); return the completed process."""
+    command = workflow_command(workdir, *args, config=config)
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout)

@@ -1,15 +1,9 @@
 """Bad input through the real workflow: exit status != 0, one error naming the key, no results."""
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
-import yaml
 
-from conftest import ROOT
+from conftest import run_workflow
 
-SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 BB_HEADER = "name c\nversion 1.0\n\n"
 SMALL = {"samples_per_circuit": 8, "shard_size": 8, "batch_size": 4}
 A_ONLY = [{"match": "a", "distribution": "normal", "std": 0.1}]
@@ -130,14 +124,7 @@ CASES = [
 def test_bad_input_is_one_clear_error_and_writes_nothing(tmp_path, config, files, fragment):
     for name, text in files.items():
         (tmp_path / name).write_text(text)
-    (tmp_path / "my.yaml").write_text(yaml.safe_dump({**SMALL, **config}, sort_keys=False))
-    command = [SNAKEMAKE, "-s", ROOT / "Snakefile", "--directory", tmp_path]
-    result = subprocess.run(
-        [*command, "--configfile", tmp_path / "my.yaml", "--cores", "1"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_workflow(tmp_path, "--cores", "1", config={**SMALL, **config}, timeout=120)
     assert result.returncode != 0
     errors = [line for line in result.stderr.splitlines() if "cvgen error:" in line]
     assert len(errors) == 1, result.stderr[-2000:]

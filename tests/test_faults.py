@@ -3,19 +3,16 @@
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import psutil
 import pytest
-import yaml
 
-from conftest import ROOT
+from conftest import run_workflow, workflow_command
 from cvgen import read_dataset
 
-SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 # SF engine, small batches: each job runs for seconds, long enough to be killed mid-run.
 CONFIG = {
     "dataset": "k",
@@ -29,21 +26,15 @@ CONFIG = {
 pytestmark = pytest.mark.slow
 
 
-def command(workdir: Path, *args: str) -> list:
-    (workdir / "my.yaml").write_text(yaml.safe_dump(CONFIG, sort_keys=False))
-    base = [SNAKEMAKE, "-s", ROOT / "Snakefile", "--directory", workdir]
-    return [*base, "--configfile", workdir / "my.yaml", *args]
-
-
 def build(workdir: Path, *args: str) -> None:
-    result = subprocess.run(command(workdir, "--cores", "2", *args), capture_output=True, text=True)
+    result = run_workflow(workdir, "--cores", "2", *args, config=CONFIG)
     assert result.returncode == 0, result.stderr[-3000:]
 
 
 def start_and_wait_for_progress(workdir: Path) -> subprocess.Popen:
     """Start the workflow in its own process group; return once a job has done some batches."""
     process = subprocess.Popen(
-        command(workdir, "--cores", "2"),
+        workflow_command(workdir, "--cores", "2", config=CONFIG),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
@@ -126,31 +117,22 @@ def test_killed_snakemake_resumes_identically_after_unlock(reference, tmp_path):
 
 
 def test_changing_only_cores_invalidates_nothing(reference):
-    result = subprocess.run(
-        command(reference, "--cores", "1", "--dry-run"), capture_output=True, text=True
-    )
+    result = run_workflow(reference, "--cores", "1", "--dry-run", config=CONFIG)
     assert "Nothing to be done" in result.stdout + result.stderr
 
 
 def test_changing_the_seed_reruns_everything(reference, tmp_path):
-    result = subprocess.run(
-        command(reference, "--cores", "1", "--dry-run", "--config", "seed=5"),
-        capture_output=True,
-        text=True,
+    result = run_workflow(
+        reference, "--cores", "1", "--dry-run", "--config", "seed=5", config=CONFIG
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-2000:]
     assert "prepare_params" in output and output.count("rule generate_shard") == 3
 
 
-def fast_build(workdir: Path, seed: int = 3) -> None:
+def fast_build(workdir: Path, seed: int = 3) -> subprocess.CompletedProcess:
     config = {**CONFIG, "engine": "compiled", "samples_per_circuit": 40, "shard_size": 20}
-    (workdir / "my.yaml").write_text(yaml.safe_dump({**config, "seed": seed}, sort_keys=False))
-    base = [SNAKEMAKE, "-s", ROOT / "Snakefile", "--directory", workdir]
-    result = subprocess.run(
-        [*base, "--configfile", workdir / "my.yaml", "--cores", "2"], capture_output=True, text=True
-    )
-    return result
+    return run_workflow(workdir, "--cores", "2", config={**config, "seed": seed})
 
 
 @pytest.mark.parametrize("spoil", ["truncate", "garbage", "other config"])

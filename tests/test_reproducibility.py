@@ -1,17 +1,13 @@
 """The same config gives the same dataset whatever the cores, sharding, batch size or threads."""
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
-from conftest import ROOT
+from conftest import run_workflow
 from cvgen import read_dataset
 
-SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 CONFIG = {
     "dataset": "r",
     "circuit": {"modes": 2, "layers": 1, "cutoff": 6},
@@ -25,10 +21,8 @@ pytestmark = pytest.mark.slow
 
 
 def build(workdir: Path, cores: int = 2, extra: tuple = (), **overrides):
-    (workdir / "my.yaml").write_text(yaml.safe_dump({**CONFIG, **overrides}, sort_keys=False))
-    command = [SNAKEMAKE, "-s", ROOT / "Snakefile", "--directory", workdir]
-    command += ["--configfile", workdir / "my.yaml", "--cores", str(cores), *extra]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    config = {**CONFIG, **overrides}
+    result = run_workflow(workdir, "--cores", str(cores), *extra, config=config, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     return read_dataset(workdir / "results/r/dataset.h5")
 

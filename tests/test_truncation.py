@@ -2,18 +2,14 @@
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
-from conftest import ROOT, tiny_config
+from conftest import run_workflow, tiny_config
 from cvgen.errors import CvgenError
 from cvgen.stages import _check_truncation
-
-SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 
 
 def test_truncated_samples_are_counted_and_warned(caplog):
@@ -43,10 +39,7 @@ def run(workdir: Path, **overrides) -> subprocess.CompletedProcess:
         "batch_size": 8,
         **overrides,
     }
-    (workdir / "my.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    command = [SNAKEMAKE, "-s", ROOT / "Snakefile", "--directory", workdir]
-    command += ["--configfile", workdir / "my.yaml", "--cores", "2"]
-    return subprocess.run(command, capture_output=True, text=True, timeout=600)
+    return run_workflow(workdir, "--cores", "2", config=config, timeout=600)
 
 
 @pytest.mark.slow

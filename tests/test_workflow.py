@@ -9,26 +9,18 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import ROOT, tiny_config
+from conftest import run_workflow, tiny_config
 from cvgen import read_dataset
 from cvgen.config import config_hash, validate_config
 from cvgen.report import PLOTS
 
-SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 CVGEN = Path(sys.executable).with_name("cvgen")
 
 pytestmark = pytest.mark.slow
 
 
-def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    command = [SNAKEMAKE, "-s", ROOT / "Snakefile", "--directory", workdir]
-    command += ["--configfile", workdir / "config.yaml", *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=900)
-
-
 def build(workdir: Path, config: dict) -> subprocess.CompletedProcess:
-    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-    result = snakemake(workdir, "--cores", "2")
+    result = run_workflow(workdir, "--cores", "2", config=config)
     assert result.returncode == 0, result.stderr[-3000:]
     return result
 
@@ -133,14 +125,14 @@ def test_compiled_engine_builds_the_same_dataset(template_build, tmp_path):
 
 def test_second_run_has_nothing_to_do(template_build):
     workdir, _ = template_build
-    result = snakemake(workdir, "--cores", "2", "--dry-run")
+    result = run_workflow(workdir, "--cores", "2", "--dry-run")
     assert result.returncode == 0
     assert "Nothing to be done" in result.stdout + result.stderr
 
 
 def test_snakemake_html_report(template_build):
     workdir, _ = template_build
-    result = snakemake(workdir, "--report", "report.html")
+    result = run_workflow(workdir, "--report", "report.html")
     assert result.returncode == 0, result.stderr[-2000:]
     html = (workdir / "report.html").read_text()
     assert "throughput.png" in html and "timeline.png" in html
@@ -185,8 +177,7 @@ def test_blackbird_workflow(tmp_path, monkeypatch):
 
 
 def test_bad_config_fails_before_any_work(tmp_path):
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump({"circuit": {"cutoff": 1}}))
-    result = snakemake(tmp_path, "--cores", "1")
+    result = run_workflow(tmp_path, "--cores", "1", config={"circuit": {"cutoff": 1}})
     assert result.returncode != 0
     assert "config key circuit.cutoff" in result.stderr
     assert not (tmp_path / "results").exists()
