@@ -71,26 +71,6 @@ def fitted_batch_size(config: dict, circuit: CircuitSpec | None = None) -> int:
             job_memory_mb(config, batch, circuit),
         )
     return batch
-    while batch > 1 and job_memory_mb(config, batch, circuit) > budget:
-        batch //= 2
-    if job_memory_mb(config, batch, circuit) > budget:
-        raise CvgenError(
-            f"a generation job needs about {job_memory_mb(config, 1, circuit)} MB even at batch "
-            f"size 1 ({circuit.modes} modes at cutoff {circuit.cutoff}: "
-            f"{circuit.cutoff**circuit.modes} basis states; shard_size {config['shard_size']}), "
-            f"over memory_budget_mb {budget}: lower circuit.cutoff, the outputs or shard_size, "
-            f"or raise memory_budget_mb"
-        )
-    log.info(
-        "batch size %d would need about %d MB, over memory_budget_mb %d: using batch size %d "
-        "(about %d MB)",
-        config["batch_size"],
-        job_memory_mb(config, config["batch_size"], circuit),
-        budget,
-        batch,
-        job_memory_mb(config, batch, circuit),
-    )
-    return batch
 
 
 def shard_memory_mb(config: dict) -> int:
