@@ -134,8 +134,15 @@ class CompiledEngine:
 
     def observables(self, args: dict[str, np.ndarray], count: int) -> dict[str, np.ndarray]:
         """The engine's outputs for `count` samples, computed inside the traced function."""
-        results = [values for _, values in self._runs(args, count)]
-        return {name: np.concatenate([r[name].numpy() for r in results]) for name in self.outputs}
+        return self.evaluate(args, count)[1]
+
+    def evaluate(self, args: dict[str, np.ndarray], count: int):
+        """Output kets [count, D, ..., D] and the outputs as numpy arrays, from one set of runs."""
+        import tensorflow as tf
+
+        kets, results = zip(*self._runs(args, count), strict=True)
+        outputs = {n: np.concatenate([r[n].numpy() for r in results]) for n in self.outputs}
+        return tf.concat(kets, axis=0), outputs
 
     def _runs(self, args: dict[str, np.ndarray], count: int):
         """Run the samples in groups sharing one circuit (a batch may straddle two circuits)."""

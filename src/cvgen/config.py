@@ -72,6 +72,7 @@ def check_config(config: dict) -> None:
     from cvgen.compiled import check_ops
     from cvgen.memory import fitted_batch_size
     from cvgen.params import assign_distributions
+    from cvgen.sampling import sampling_spec
 
     total = total_samples(config)
     if config["shard_size"] > total:
@@ -91,6 +92,7 @@ def check_config(config: dict) -> None:
                 f"parameters[{index}] (match {rule['match']!r}): low > high; swap them"
             )
     circuit = circuit_from_config(config)
+    sampling_spec(config, circuit.modes)
     if config["engine"] == "compiled":
         check_ops(circuit.op_names)
     assign_distributions(circuit.parameter_names, config["parameters"])

@@ -17,6 +17,7 @@ from cvgen.config import shard_ranges, total_samples
 from cvgen.errors import CvgenError
 from cvgen.observables import HBAR
 from cvgen.provenance import provenance_attrs
+from cvgen.sampling import SUMMARIES, combine_summaries, sampling_spec
 from cvgen.shards import (
     atomic_h5,
     open_h5,
@@ -66,6 +67,7 @@ def aggregate(params_path: str | Path, shard_paths: list[str | Path], output: st
         write_parameters(handle, params.drawn)
         outputs = handle.create_group("outputs")
         table: dict[str, list] = {name: [] for name in (*SHARD_FIELDS, "host")}
+        summaries: dict[str, np.ndarray] = {}
         for index, (path, expected) in enumerate(zip(shard_paths, ranges, strict=True)):
             shard = read_shard(path)
             verify_shard(shard, path, params, expected, index)
@@ -75,6 +77,8 @@ def aggregate(params_path: str | Path, shard_paths: list[str | Path], output: st
                 outputs[name][shard.start : shard.stop] = values
             for name in table:
                 table[name].append(shard.attrs[name])
+            summaries = combine_summaries(summaries, shard.summaries)
+        _write_summaries(handle, summaries, config, params.blackbird_text, n_samples)
         provenance = handle.create_group("provenance/shards")
         for name, values in table.items():
             kind = h5py.string_dtype() if isinstance(values[0], str) else None
@@ -107,6 +111,27 @@ def _write_attrs(handle: h5py.File, params) -> None:
     )
 
 
+def _write_summaries(handle: h5py.File, summaries: dict, config: dict, blackbird, n_samples):
+    """The exact distributions behind the sampled outputs: means over all samples, worst errors.
+
+    The group's attributes say how to read them: the homodyne grid and quadrature angles.
+    """
+    group = handle.create_group("summaries")
+    for name, value in summaries.items():
+        group.create_dataset(name, data=value / n_samples if SUMMARIES[name] == "mean" else value)
+    spec = sampling_spec(config, circuit_from_config(config, blackbird).modes)
+    if spec:
+        group.attrs.update(
+            {
+                "shots": spec.shots,
+                "angles": np.asarray(spec.angles),
+                "grid_start": spec.grid_start,
+                "grid_step": spec.grid_step,
+                "grid_points": spec.grid_points,
+            }
+        )
+
+
 def _create_output(group: h5py.Group, name: str, first: np.ndarray, n_samples: int) -> None:
     """A chunked, compressed dataset for one output, chunks of about CHUNK_BYTES."""
     row_bytes = max(1, first[0].nbytes if first.ndim > 1 else first.itemsize)
@@ -133,6 +158,8 @@ class Dataset:
     config: dict
     attrs: dict
     shards: dict[str, np.ndarray]
+    summaries: dict[str, np.ndarray]  # exact distributions behind sampled outputs
+    sampling: dict  # shots, quadrature angles and homodyne grid, when outputs are sampled
 
 
 def read_dataset(path: str | Path) -> Dataset:
@@ -152,6 +179,8 @@ def read_dataset(path: str | Path) -> Dataset:
             config=json.loads(attrs["config"]),
             attrs=attrs,
             shards={name: _array(data) for name, data in handle["provenance/shards"].items()},
+            summaries={name: data[()] for name, data in handle["summaries"].items()},
+            sampling=dict(handle["summaries"].attrs),
         )
 
 

@@ -1,7 +1,8 @@
 """Simulation engines: turn a circuit and per-sample parameter arrays into output kets.
 
 One interface for every engine: `engine.kets(args, count)` returns a [count, D, ..., D] ket
-tensor for `count` samples whose parameter values are given as arrays in `args`.
+tensor for `count` samples whose parameter values are given as arrays in `args`;
+`engine.observables` the configured outputs, and `engine.evaluate` both from one run.
 """
 
 from __future__ import annotations
@@ -95,7 +96,12 @@ class SFEngine:
 
     def observables(self, args: dict[str, np.ndarray], count: int) -> dict[str, np.ndarray]:
         """The configured outputs for `count` samples, computed from the kets."""
-        return ket_observables(self.kets(args, count), self.outputs)
+        return self.evaluate(args, count)[1]
+
+    def evaluate(self, args: dict[str, np.ndarray], count: int):
+        """Output kets [count, D, ..., D] and the configured outputs as numpy arrays."""
+        kets = self.kets(args, count)
+        return kets, ket_observables(kets, self.outputs)
 
     def _run(self, args: dict):
         if not self._fresh:  # SF's reset fails before the first run

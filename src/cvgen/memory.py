@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 
+from cvgen import sampling
 from cvgen.circuits import CircuitSpec, circuit_from_config
 from cvgen.errors import CvgenError
 
@@ -26,11 +27,11 @@ MARGIN = 1.25
 
 
 def output_row_bytes(outputs: list[str], modes: int, cutoff: int, dtype: str) -> int:
-    """Bytes of one sample's outputs."""
+    """Bytes of one sample's computed (not sampled) outputs."""
     real_bytes = 4 if dtype == "complex64" else 8
     widths = {"quad_x": modes, "quad_p": modes, "mean_photon": modes, "norm": 1}
     widths["fock_probs"] = cutoff**modes
-    return real_bytes * sum(widths[name] for name in outputs)
+    return real_bytes * sum(widths[name] for name in outputs if name in widths)
 
 
 def job_memory_mb(config: dict, batch_size: int, circuit: CircuitSpec | None = None) -> int:
@@ -41,8 +42,13 @@ def job_memory_mb(config: dict, batch_size: int, circuit: CircuitSpec | None = N
     state = batch_size * cutoff**circuit.modes * complex_bytes
     gate = batch_size * cutoff**4 * complex_bytes if circuit.modes > 1 else 0
     rows = min(config["shard_size"], config["n_circuits"] * config["samples_per_circuit"])
-    outputs = 2 * rows * output_row_bytes(config["outputs"], circuit.modes, cutoff, circuit.dtype)
-    dynamic = STATE_COPIES[config["engine"]] * state + GATE_COPIES * gate + outputs
+    row = output_row_bytes(config["outputs"], circuit.modes, cutoff, circuit.dtype)
+    dynamic = STATE_COPIES[config["engine"]] * state + GATE_COPIES * gate
+    spec = sampling.sampling_spec(config, circuit.modes)
+    if spec:
+        row += sampling.row_bytes(spec, circuit.modes, cutoff, circuit.dtype)
+        dynamic += sampling.batch_bytes(spec, circuit.modes, cutoff, circuit.dtype, batch_size)
+    dynamic += 2 * rows * row  # a shard's outputs, and their copy when concatenated
     return math.ceil(MARGIN * (BASELINE_MB + dynamic / 2**20))
 
 

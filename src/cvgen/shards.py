@@ -20,8 +20,10 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from cvgen.circuits import circuit_from_config
 from cvgen.errors import CvgenError
 from cvgen.params import DrawnParameters
+from cvgen.sampling import summary_names
 
 FORMAT_VERSION = 1
 
@@ -124,6 +126,7 @@ class Shard:
     circuit_index: np.ndarray
     outputs: dict[str, np.ndarray]
     attrs: dict = field(default_factory=dict)
+    summaries: dict[str, np.ndarray] = field(default_factory=dict)  # see cvgen.sampling
 
 
 def write_shard(path: str | Path, shard: Shard) -> None:
@@ -138,6 +141,9 @@ def write_shard(path: str | Path, shard: Shard) -> None:
         outputs = handle.create_group("outputs")
         for name, values in shard.outputs.items():
             outputs.create_dataset(name, data=values)
+        summaries = handle.create_group("summaries")
+        for name, values in shard.summaries.items():
+            summaries.create_dataset(name, data=values)
 
 
 def read_shard(path: str | Path) -> Shard:
@@ -153,6 +159,7 @@ def read_shard(path: str | Path) -> Shard:
                 circuit_index=handle["samples/circuit_index"][()],
                 outputs={name: data[()] for name, data in handle["outputs"].items()},
                 attrs=attrs,
+                summaries={name: data[()] for name, data in handle["summaries"].items()},
             )
         except (KeyError, OSError) as err:
             raise CvgenError(
@@ -199,3 +206,8 @@ def verify_shard(
             raise CvgenError(f"shard {path} lacks {count} rows of output {name!r}; {fix}")
         if not np.all(np.isfinite(values)):
             raise CvgenError(f"shard {path} has NaN or Inf in output {name!r}; {fix}")
+    modes = circuit_from_config(params.config, params.blackbird_text).modes
+    expected = summary_names(params.config["outputs"], modes)
+    missing = [name for name in expected if name not in shard.summaries]
+    if missing:
+        raise CvgenError(f"shard {path} lacks the sampling summary {missing[0]!r}; {fix}")

@@ -18,9 +18,12 @@ from cvgen.errors import CvgenError
 from cvgen.memory import fitted_batch_size
 from cvgen.params import draw_parameters
 from cvgen.provenance import provenance_attrs
+from cvgen.sampling import SAMPLING_OUTPUTS, Sampler, combine_summaries, sampling_spec
 from cvgen.shards import ParamsFile, Shard, read_params_file, write_params_file, write_shard
 
 log = logging.getLogger(__name__)
+
+GRID_TOLERANCE = 1e-3  # homodyne grid errors above this are worth a warning
 
 
 def prepare_params(config: dict, output: str | Path) -> ParamsFile:
@@ -72,8 +75,10 @@ def generate_shard(params_path: str | Path, index: int, output: str | Path, thre
         circuit,
         batch_size,
         shared_names=params.drawn.circuit_names,
-        outputs=config["outputs"],
+        outputs=[name for name in config["outputs"] if name not in SAMPLING_OUTPUTS],
     )
+    spec = sampling_spec(config, circuit.modes)
+    sampler = spec and Sampler(spec, circuit.modes, circuit.cutoff, circuit.dtype, config["seed"])
     startup_s = time.time() - process_start
     threads = tf.config.threading.get_intra_op_parallelism_threads()
     log.info(
@@ -81,8 +86,12 @@ def generate_shard(params_path: str | Path, index: int, output: str | Path, thre
         "(TF+SF import %.2f s)",
         *(index, start, stop, engine.name, batch_size, threads, startup_s, import_s),
     )
-    outputs, first_batch_s, compute_s = _simulate(engine, params, start, stop, batch_size, index)
+    outputs, summaries, first_batch_s, compute_s = _simulate(
+        engine, sampler, params, (start, stop), batch_size, index
+    )
     truncated = _check_truncation(outputs["norm"], start, config)
+    if sampler:
+        _check_grid(summaries, config)
     first_count = min(batch_size, stop - start)
     attrs = {
         **provenance_attrs(),
@@ -105,7 +114,14 @@ def generate_shard(params_path: str | Path, index: int, output: str | Path, thre
     rows = slice(start, stop)
     drawn = params.drawn
     shard = Shard(
-        index, start, stop, drawn.sample_values[rows], drawn.circuit_index[rows], outputs, attrs
+        index,
+        start,
+        stop,
+        drawn.sample_values[rows],
+        drawn.circuit_index[rows],
+        outputs,
+        attrs,
+        summaries,
     )
     write_shard(output, shard)
     log.info(
@@ -115,15 +131,27 @@ def generate_shard(params_path: str | Path, index: int, output: str | Path, thre
     return shard
 
 
-def _simulate(engine, params: ParamsFile, start: int, stop: int, batch_size: int, index: int):
-    """Run samples [start, stop) in batches; return the outputs, first-batch and total seconds."""
+def _simulate(engine, sampler, params: ParamsFile, rows: tuple[int, int], batch_size: int, index):
+    """Run samples [start, stop) in batches (and draw their outcomes, with a sampler).
+
+    Returns the outputs, the summaries of the sampled distributions, and the first-batch and
+    total seconds.
+    """
+    start, stop = rows
     batches = []
+    summaries: dict[str, np.ndarray] = {}
     first_batch_s = 0.0
     clock = time.perf_counter()
     for batch_start in range(start, stop, batch_size):
         batch_stop = min(batch_start + batch_size, stop)
         args = params.drawn.batch_args(batch_start, batch_stop)
-        values = engine.observables(args, batch_stop - batch_start)
+        if sampler:
+            kets, values = engine.evaluate(args, batch_stop - batch_start)
+            samples, batch_summaries = sampler.sample(kets, batch_start)
+            values.update(samples)
+            summaries = combine_summaries(summaries, batch_summaries)
+        else:
+            values = engine.observables(args, batch_stop - batch_start)
         _check_finite(values, batch_start, batch_stop)
         batches.append(values)
         if batch_start == start:
@@ -131,8 +159,8 @@ def _simulate(engine, params: ParamsFile, start: int, stop: int, batch_size: int
         done = batch_stop - start
         rate = done / (time.perf_counter() - clock)
         log.info("shard %d: %d/%d samples, %.1f samples/s", index, done, stop - start, rate)
-    outputs = {name: np.concatenate([b[name] for b in batches]) for name in engine.outputs}
-    return outputs, first_batch_s, time.perf_counter() - clock
+    outputs = {name: np.concatenate([b[name] for b in batches]) for name in batches[0]}
+    return outputs, summaries, first_batch_s, time.perf_counter() - clock
 
 
 def _check_truncation(norm: np.ndarray, start: int, config: dict) -> int:
@@ -150,6 +178,26 @@ def _check_truncation(norm: np.ndarray, start: int, config: dict) -> int:
             raise CvgenError(message)
         log.warning("%s", message)
     return truncated
+
+
+def _check_grid(summaries: dict[str, np.ndarray], config: dict) -> None:
+    """Warn when the homodyne grid misses probability or interpolates coarsely."""
+    if "homodyne_mass_error" not in summaries:
+        return
+    missed = float(summaries["homodyne_mass_error"])
+    coarse = float(summaries["homodyne_interpolation_error"])
+    if missed > GRID_TOLERANCE:
+        log.warning(
+            "the homodyne grid [-R, R] misses up to %.2e of a marginal's probability; widen "
+            "sampling.homodyne.grid_range",
+            missed,
+        )
+    if coarse > GRID_TOLERANCE:
+        log.warning(
+            "linear interpolation between homodyne grid points is off by up to %.2e of a "
+            "density's peak; raise sampling.homodyne.grid_points",
+            coarse,
+        )
 
 
 def _check_finite(values: dict[str, np.ndarray], start: int, stop: int) -> None:

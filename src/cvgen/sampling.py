@@ -1,0 +1,449 @@
+"""Measurement outcomes drawn from output kets: joint homodyne and photon-number samples.
+
+Expectation values are not samples. For each state this draws `shots` joint outcomes over all
+modes, as detectors would give them, with the correlations between modes intact:
+
+- homodyne: mode 0's outcome from its marginal density, then the state conditioned on it, then
+  mode 1 from the conditioned state's marginal, and so on: the chain rule of the joint density.
+  A marginal is p(x) = sum_{n,n'} c_n(x) rho_{nn'} conj(c_n'(x)), with c_n(x) = e^{-i n phi} <x|n>
+  (Hermite functions) and rho the mode's reduced density matrix. It is evaluated on a grid and
+  outcomes are drawn from its linear interpolation (continuous values, the inverse CDF solved
+  exactly within each bin). Conditioning uses the Hermite functions at the drawn value itself.
+  Memory per state: shots x D^(M-1) amplitudes and shots x grid densities, where SF's
+  MeasureHomodyne holds D x D x 100000.
+- fock_samples: joint photon numbers by inverting the cumulative distribution of |psi|^2 over
+  all D^M basis states; threshold_samples (click = at least one photon) follow from them.
+
+Both sample the truncated state renormalised (its norm is recorded separately). The uniform
+random numbers come from numpy streams keyed (seed, stream, block of SAMPLE_BLOCK samples), like
+parameter drawing, so every outcome depends only on its sample's position in the dataset: not
+on sharding, batching or the engine.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from cvgen.observables import HBAR
+from cvgen.params import SAMPLE_BLOCK
+
+SAMPLING_OUTPUTS = ("homodyne", "fock_samples", "threshold_samples")
+HOMODYNE_STREAM = 2  # streams 0 and 1 draw the circuit parameters (cvgen.params)
+FOCK_STREAM = 3
+# Exact per-shard summaries of the sampled distributions, and how shards combine: "mean" summaries
+# are stored as sums over the shard's samples and divided by the sample count when aggregated.
+SUMMARIES = {
+    "homodyne_density": "mean",  # [modes, grid] marginal density of the dataset's states
+    "homodyne_pair_moment": "mean",  # E[x_0 x_1] of modes 0 and 1 (modes >= 2)
+    "homodyne_mass_error": "max",  # |1 - grid integral / trace| of any marginal
+    "homodyne_interpolation_error": "max",  # linear interpolation vs exact, midpoints, relative
+    "fock_marginals": "mean",  # [modes, cutoff] photon-number distribution of each mode
+}
+
+
+@dataclass(frozen=True)
+class SamplingSpec:
+    """What to sample and how: shots per state, quadrature angles per mode, the density grid."""
+
+    outputs: tuple[str, ...]
+    shots: int
+    angles: tuple[float, ...]
+    grid_start: float
+    grid_step: float
+    grid_points: int
+
+    @property
+    def homodyne(self) -> bool:
+        return "homodyne" in self.outputs
+
+    @property
+    def fock(self) -> bool:
+        return "fock_samples" in self.outputs or "threshold_samples" in self.outputs
+
+    def grid(self) -> np.ndarray:
+        return self.grid_start + self.grid_step * np.arange(self.grid_points)
+
+
+def sampling_spec(config: dict, modes: int) -> SamplingSpec | None:
+    """The sampling a config asks for, or None when it requests no sampled output."""
+    outputs = tuple(name for name in config["outputs"] if name in SAMPLING_OUTPUTS)
+    if not outputs:
+        return None
+    sampling = config["sampling"]
+    homodyne = sampling["homodyne"]
+    half_width = homodyne["grid_range"] or default_grid_range(config["circuit"]["cutoff"])
+    points = homodyne["grid_points"]
+    return SamplingSpec(
+        outputs=outputs,
+        shots=sampling["shots"],
+        angles=quadrature_angles(homodyne["quadratures"], modes),
+        grid_start=-half_width,
+        grid_step=2 * half_width / (points - 1),
+        grid_points=points,
+    )
+
+
+def default_grid_range(cutoff: int) -> float:
+    """Half-width beyond which every Fock state n < cutoff has negligible weight.
+
+    <x|n> oscillates inside |x| < sqrt(hbar (2n + 1)) and decays like a Gaussian beyond; five
+    more units of sqrt(hbar) leave less than 1e-10 of the probability outside.
+    """
+    return math.sqrt(HBAR) * (math.sqrt(2 * cutoff + 1) + 5)
+
+
+def quadrature_angles(quadratures: list, modes: int) -> tuple[float, ...]:
+    """Angle phi per mode from the config's entries (`x` = 0, `p` = pi/2, or phi itself)."""
+    from cvgen.errors import CvgenError
+
+    if len(quadratures) not in (1, modes):
+        raise CvgenError(
+            f"config key sampling.homodyne.quadratures has {len(quadratures)} entries for a "
+            f"{modes}-mode circuit: give one for every mode, or a single one for all"
+        )
+    named = {"x": 0.0, "p": math.pi / 2}
+    angles = [named[q] if isinstance(q, str) else float(q) for q in quadratures]
+    return tuple(angles * modes if len(angles) == 1 else angles)
+
+
+def sampling_uniforms(seed: int, stream: int, start: int, stop: int, shape: tuple) -> np.ndarray:
+    """Uniform numbers [stop - start, *shape] for samples [start, stop) of the dataset.
+
+    Drawn block by block of SAMPLE_BLOCK samples from a stream keyed on the block, so a sample's
+    numbers are the same whichever shard or batch it falls in.
+    """
+    first, last = start // SAMPLE_BLOCK, (stop - 1) // SAMPLE_BLOCK
+    blocks = []
+    for block in range(first, last + 1):
+        sequence = np.random.SeedSequence(seed, spawn_key=(stream, block))
+        rng = np.random.Generator(np.random.PCG64(sequence))
+        blocks.append(rng.random((SAMPLE_BLOCK, *shape)))
+    offset = start - first * SAMPLE_BLOCK
+    return np.concatenate(blocks)[offset : offset + stop - start]
+
+
+def hermite_functions(x: np.ndarray, cutoff: int) -> np.ndarray:
+    """<x|n> for n < cutoff at every x (hbar = 2 units), [..., cutoff], by the stable recurrence."""
+    xi = np.asarray(x, dtype=np.float64) / math.sqrt(HBAR)
+    values = [np.exp(-(xi**2) / 2) / (math.pi * HBAR) ** 0.25]
+    if cutoff > 1:
+        values.append(math.sqrt(2) * xi * values[0])
+    for n in range(1, cutoff - 1):
+        values.append(
+            math.sqrt(2 / (n + 1)) * xi * values[n] - math.sqrt(n / (n + 1)) * values[n - 1]
+        )
+    return np.stack(values, axis=-1)
+
+
+def _hermite_tensor(x, cutoff: int):
+    """hermite_functions as TF ops, for the outcomes drawn inside the traced function."""
+    import tensorflow as tf
+
+    xi = x / math.sqrt(HBAR)
+    values = [tf.exp(-tf.square(xi) / 2) / (math.pi * HBAR) ** 0.25]
+    if cutoff > 1:
+        values.append(math.sqrt(2) * xi * values[0])
+    for n in range(1, cutoff - 1):
+        values.append(
+            math.sqrt(2 / (n + 1)) * xi * values[n] - math.sqrt(n / (n + 1)) * values[n - 1]
+        )
+    return tf.stack(values, axis=-1)
+
+
+class Sampler:
+    """Draws the configured outcomes for batches of kets in one traced tf.function."""
+
+    def __init__(self, spec: SamplingSpec, modes: int, cutoff: int, dtype: str, seed: int):
+        import tensorflow as tf
+
+        self.spec = spec
+        self.modes = modes
+        self.cutoff = cutoff
+        self.seed = seed
+        self.dtype = getattr(tf, dtype)
+        real = self.dtype.real_dtype
+        grid = spec.grid()
+        midpoints = grid[:-1] + spec.grid_step / 2
+        n = np.arange(cutoff)
+        phases = np.exp(-1j * np.subtract.outer(n, n)[None] * np.array(spec.angles)[:, None, None])
+        hermite = hermite_functions(np.concatenate([grid, midpoints]), cutoff)
+        # c_n(x) at the grid for each mode [M, G, D], the products <x|n><x|n'> [D^2, G + G - 1],
+        # and the phases e^{-i (n - n') phi} [M, D, D] of the quadratic form.
+        self._amplitude_tables = tf.constant(
+            np.exp(-1j * np.outer(spec.angles, n))[:, None, :] * hermite[None, : len(grid)],
+            self.dtype,
+        )
+        products = hermite[:, :, None] * hermite[:, None, :]
+        self._products = tf.constant(products.reshape(len(hermite), -1).T, real)
+        self._phases = tf.constant(phases, self.dtype)
+        self._mode_phases = tf.constant(np.exp(-1j * np.outer(spec.angles, n)), self.dtype)
+        ket_spec = tf.TensorSpec([None] + [cutoff] * modes, self.dtype)
+        self._draw = tf.function(
+            self._outcomes,
+            autograph=False,
+            input_signature=[
+                ket_spec,
+                tf.TensorSpec([None, spec.shots, modes], tf.float64),
+                tf.TensorSpec([None, spec.shots], tf.float64),
+            ],
+        )
+
+    def sample(self, kets, start: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """Outcomes of the kets of samples [start, start + len(kets)), and summary sums."""
+        count = int(kets.shape[0])
+        stop = start + count
+        shots, modes = self.spec.shots, self.modes
+        homodyne_u = sampling_uniforms(self.seed, HOMODYNE_STREAM, start, stop, (shots, modes))
+        fock_u = sampling_uniforms(self.seed, FOCK_STREAM, start, stop, (shots,))
+        tensors = self._draw(kets, homodyne_u, fock_u)
+        values = {name: tensor.numpy() for name, tensor in tensors.items()}
+        outputs = {}
+        if self.spec.homodyne:
+            outputs["homodyne"] = values["homodyne"]
+        if "fock_samples" in self.spec.outputs:
+            outputs["fock_samples"] = values["fock_samples"].astype(fock_dtype(self.cutoff))
+        if "threshold_samples" in self.spec.outputs:
+            outputs["threshold_samples"] = (values["fock_samples"] > 0).astype(np.uint8)
+        summaries = {name: values[name] for name in SUMMARIES if name in values}
+        return outputs, summaries
+
+    def _outcomes(self, kets, homodyne_uniforms, fock_uniforms):
+        result = {}
+        if self.spec.homodyne:
+            result["homodyne"] = self._homodyne(kets, homodyne_uniforms)
+            result.update(self._homodyne_summaries(kets))
+        if self.spec.fock:
+            result["fock_samples"], result["fock_marginals"] = self._fock(kets, fock_uniforms)
+        return result
+
+    def _homodyne(self, kets, uniforms):
+        """Joint outcomes [B, shots, M]: each mode drawn given the outcomes of the modes before."""
+        import tensorflow as tf
+
+        batch = tf.shape(kets)[0]
+        cutoff, shots = self.cutoff, self.spec.shots
+        state = tf.reshape(kets, [batch, 1, cutoff, -1])  # [B, shots so far (1), D, rest]
+        columns = []
+        for mode in range(self.modes):
+            rest = cutoff ** (self.modes - mode - 1)
+            density = self._marginal(state, mode, rest)  # [B, 1 or shots, G]
+            if mode == 0:  # one density per state, shared by its shots
+                outcome = self._invert(density[:, 0], uniforms[:, :, 0])
+            else:
+                flat = tf.reshape(density, [-1, self.spec.grid_points])
+                outcome = tf.reshape(
+                    self._invert(flat, tf.reshape(uniforms[:, :, mode], [-1, 1])), [batch, shots]
+                )
+            columns.append(outcome)
+            if rest > 1:
+                state = self._condition(state, outcome, mode, rest)
+        return tf.stack(columns, axis=2)
+
+    def _marginal(self, state, mode: int, rest: int):
+        """Unnormalised density [B, s, G] of `mode`'s quadrature for states [B, s, D, rest]."""
+        import tensorflow as tf
+
+        points = self.spec.grid_points
+        if rest == 1:  # the last mode: amplitudes on the grid directly
+            table = self._amplitude_tables[mode]  # [G, D]
+            return tf.square(tf.abs(tf.matmul(state[..., 0], table, transpose_b=True)))
+        rho = tf.matmul(state, state, adjoint_b=True)  # reduced density matrix [B, s, D, D]
+        quadratic = tf.math.real(rho * self._phases[mode])
+        shape = tf.shape(quadratic)
+        flat = tf.reshape(quadratic, [-1, self.cutoff * self.cutoff])
+        density = tf.matmul(flat, self._products[:, :points])
+        return tf.reshape(density, [shape[0], shape[1], points])
+
+    def _condition(self, state, outcome, mode: int, rest: int):
+        """Remaining modes' states given `outcome` [B, shots], normalised: [B, shots, D, rest/D]."""
+        import tensorflow as tf
+
+        real = self.dtype.real_dtype
+        hermite = _hermite_tensor(tf.cast(outcome, real), self.cutoff)  # [B, shots, D]
+        coefficients = tf.cast(hermite, self.dtype) * self._mode_phases[mode]
+        projected = tf.matmul(coefficients[:, :, None, :], state)  # [B, shots, 1, rest]
+        norm = tf.sqrt(tf.reduce_sum(tf.square(tf.abs(projected)), axis=[2, 3], keepdims=True))
+        projected = projected / tf.cast(tf.maximum(norm, np.finfo(np.float32).tiny), self.dtype)
+        return tf.reshape(
+            projected, [tf.shape(outcome)[0], self.spec.shots, self.cutoff, rest // self.cutoff]
+        )
+
+    def _invert(self, density, uniforms):
+        """Draw from the linear interpolation of `density` [N, G] with uniforms [N, K]: [N, K].
+
+        Within a bin of width h whose ends have densities f0, f1, the probability mass up to t is
+        f0 t + (f1 - f0) t^2 / (2h); the quadratic is solved in its stable form.
+        """
+        import tensorflow as tf
+
+        step = self.spec.grid_step
+        density = tf.maximum(tf.cast(density, tf.float64), 0.0)
+        left, right = density[:, :-1], density[:, 1:]
+        masses = 0.5 * step * (left + right)
+        cumulative = tf.cumsum(masses, axis=1)
+        target = uniforms * cumulative[:, -1:]
+        bins = tf.minimum(
+            tf.searchsorted(cumulative, target, side="right"), self.spec.grid_points - 2
+        )
+        before = tf.gather(cumulative - masses, bins, batch_dims=1)
+        f0 = tf.gather(left, bins, batch_dims=1)
+        f1 = tf.gather(right, bins, batch_dims=1)
+        mass = tf.maximum(target - before, 0.0)
+        slope = (f1 - f0) / (2 * step)
+        root = tf.sqrt(tf.maximum(f0 * f0 + 4 * slope * mass, 0.0))
+        offset = tf.clip_by_value(tf.math.divide_no_nan(2 * mass, f0 + root), 0.0, step)
+        position = self.spec.grid_start + step * tf.cast(bins, tf.float64) + offset
+        return tf.cast(position, self.dtype.real_dtype)
+
+    def _homodyne_summaries(self, kets):
+        """Exact marginal densities summed over the batch, E[x_0 x_1], and the grid's errors."""
+        import tensorflow as tf
+
+        batch = tf.shape(kets)[0]
+        cutoff, modes, points = self.cutoff, self.modes, self.spec.grid_points
+        real = self.dtype.real_dtype
+        densities, mass_errors, interpolation_errors = [], [], []
+        for mode in range(modes):
+            order = [0, mode + 1] + [a for a in range(1, modes + 1) if a != mode + 1]
+            state = tf.reshape(tf.transpose(kets, order), [batch, 1, cutoff, -1])
+            rho = tf.matmul(state, state, adjoint_b=True)[:, 0]
+            trace = tf.math.real(tf.linalg.trace(rho))
+            quadratic = tf.math.real(rho * self._phases[mode])
+            values = tf.matmul(tf.reshape(quadratic, [batch, -1]), self._products)
+            values = values / trace[:, None]
+            grid, middle = values[:, :points], values[:, points:]
+            integral = self.spec.grid_step * (
+                tf.reduce_sum(grid, 1) - 0.5 * (grid[:, 0] + grid[:, -1])
+            )
+            mass_errors.append(tf.reduce_max(tf.abs(1 - integral)))
+            linear = 0.5 * (grid[:, :-1] + grid[:, 1:])
+            peak = tf.reduce_max(grid, axis=1, keepdims=True)
+            interpolation_errors.append(tf.reduce_max(tf.abs(middle - linear) / peak))
+            densities.append(tf.reduce_sum(grid, axis=0))
+        summaries = {
+            "homodyne_density": tf.stack(densities),
+            "homodyne_mass_error": tf.cast(tf.reduce_max(tf.stack(mass_errors)), real),
+            "homodyne_interpolation_error": tf.cast(
+                tf.reduce_max(tf.stack(interpolation_errors)), real
+            ),
+        }
+        if modes >= 2:
+            summaries["homodyne_pair_moment"] = tf.reduce_sum(self._pair_moment(kets))
+        return summaries
+
+    def _pair_moment(self, kets):
+        """<x_phi0 x_phi1> of modes 0 and 1 per state, normalised.
+
+        With x_phi = a e^{-i phi} + a^dag e^{i phi} (hbar = 2):
+        <x_phi0 x_phi1> = 2 Re(e^{-i(phi0 + phi1)} <a0 a1>) + 2 Re(e^{i(phi0 - phi1)} <a0^dag a1>).
+        """
+        import tensorflow as tf
+
+        axes = list(range(1, kets.shape.rank))
+        lowered0, lowered1 = _lower(kets, 0), _lower(kets, 1)
+        both = _lower(lowered0, 1)
+        norm = tf.reduce_sum(tf.square(tf.abs(kets)), axis=axes)
+        a0a1 = tf.reduce_sum(tf.math.conj(kets) * both, axis=axes)
+        a0dag_a1 = tf.reduce_sum(tf.math.conj(lowered0) * lowered1, axis=axes)
+        phi0, phi1 = self.spec.angles[0], self.spec.angles[1]
+        sum_phase = tf.constant(np.exp(-1j * (phi0 + phi1)), self.dtype)
+        difference_phase = tf.constant(np.exp(1j * (phi0 - phi1)), self.dtype)
+        moment = 2 * tf.math.real(sum_phase * a0a1) + 2 * tf.math.real(difference_phase * a0dag_a1)
+        return moment / norm
+
+    def _fock(self, kets, uniforms):
+        """Joint photon numbers [B, shots, M] by inverse CDF over all D^M basis states, and the
+        per-mode photon-number distributions summed over the batch [M, D]."""
+        import tensorflow as tf
+
+        batch = tf.shape(kets)[0]
+        cutoff, modes = self.cutoff, self.modes
+        probs = tf.cast(tf.square(tf.abs(kets)), tf.float64)
+        flat = tf.reshape(probs, [batch, -1])
+        cumulative = tf.cumsum(flat, axis=1)
+        target = uniforms * cumulative[:, -1:]
+        index = tf.minimum(tf.searchsorted(cumulative, target, side="right"), cutoff**modes - 1)
+        digits = [(index // cutoff ** (modes - 1 - m)) % cutoff for m in range(modes)]
+        normalised = probs / tf.reshape(cumulative[:, -1], [-1] + [1] * modes)
+        marginals = [
+            tf.reduce_sum(normalised, axis=[a for a in range(modes + 1) if a != m + 1])
+            for m in range(modes)
+        ]
+        return tf.stack(digits, axis=2), tf.stack(marginals)
+
+
+def batch_bytes(spec: SamplingSpec, modes: int, cutoff: int, dtype: str, batch: int) -> int:
+    """Bytes of the arrays the sampler holds at once for one batch (its memory estimate).
+
+    Homodyne: the conditioned states (3 copies of shots x D^(M-1)), reduced density matrices,
+    and six float64 arrays of shots x grid for the densities and their CDF, plus the summaries'
+    densities at grid points and midpoints. Fock: four float64 copies of |psi|^2.
+    """
+    complex_bytes = 8 if dtype == "complex64" else 16
+    total = 0
+    if spec.homodyne:
+        per_shot = 3 * cutoff ** (modes - 1) * complex_bytes + 2 * cutoff**2 * complex_bytes
+        per_shot += 6 * 8 * spec.grid_points
+        per_state = 2 * cutoff**modes * complex_bytes + 3 * 2 * spec.grid_points * 8
+        total += batch * (spec.shots * per_shot + per_state)
+    if spec.fock:
+        total += batch * 4 * cutoff**modes * 8
+    return total
+
+
+def row_bytes(spec: SamplingSpec, modes: int, cutoff: int, dtype: str) -> int:
+    """Bytes of one sample's sampled outputs."""
+    widths = {
+        "homodyne": 4 if dtype == "complex64" else 8,
+        "fock_samples": np.dtype(fock_dtype(cutoff)).itemsize,
+        "threshold_samples": 1,
+    }
+    return spec.shots * modes * sum(widths[name] for name in spec.outputs)
+
+
+def summary_names(outputs: list[str], modes: int) -> list[str]:
+    """The summaries a shard with these outputs carries."""
+    names = []
+    if "homodyne" in outputs:
+        names += ["homodyne_density", "homodyne_mass_error", "homodyne_interpolation_error"]
+        names += ["homodyne_pair_moment"] if modes >= 2 else []
+    if "fock_samples" in outputs or "threshold_samples" in outputs:
+        names.append("fock_marginals")
+    return names
+
+
+def combine_summaries(total: dict[str, np.ndarray], part: dict[str, np.ndarray]) -> dict:
+    """Summaries of two disjoint sets of samples combined: sums added, maxima maximised."""
+    combined = dict(total)
+    for name, value in part.items():
+        if name not in combined:
+            combined[name] = np.asarray(value)
+        elif SUMMARIES[name] == "max":
+            combined[name] = np.maximum(combined[name], value)
+        else:
+            combined[name] = combined[name] + value
+    return combined
+
+
+def _lower(kets, mode: int):
+    """a_mode applied to every ket [B, D, ..., D] (the top Fock level maps to the one below)."""
+    import tensorflow as tf
+
+    cutoff = kets.shape[mode + 1]
+    shape = [1] * kets.shape.rank
+    shape[mode + 1] = cutoff - 1
+    sqrt_n = tf.cast(
+        tf.reshape(tf.sqrt(tf.range(1, cutoff, dtype=kets.dtype.real_dtype)), shape), kets.dtype
+    )
+    upper = tf.gather(kets, tf.range(1, cutoff), axis=mode + 1) * sqrt_n
+    padding = [[0, 0]] * kets.shape.rank
+    padding[mode + 1] = [0, 1]
+    return tf.pad(upper, padding)
+
+
+def fock_dtype(cutoff: int):
+    """The smallest unsigned integer type holding photon numbers below `cutoff`."""
+    return np.uint8 if cutoff <= 256 else np.uint16
