@@ -19,6 +19,7 @@ from cvgen.sampling import (
     SamplingSpec,
     default_grid_range,
     hermite_functions,
+    make_spec,
     quadrature_angles,
     sampling_uniforms,
 )
@@ -27,15 +28,7 @@ tf = configure_tensorflow(1)
 
 
 def spec(angles, shots, cutoff, outputs=("homodyne", "fock_samples"), points=1024) -> SamplingSpec:
-    half_width = default_grid_range(cutoff)
-    return SamplingSpec(
-        outputs=tuple(outputs),
-        shots=shots,
-        angles=tuple(angles),
-        grid_start=-half_width,
-        grid_step=2 * half_width / (points - 1),
-        grid_points=points,
-    )
+    return make_spec(outputs, shots, angles, default_grid_range(cutoff), points)
 
 
 def sf_state(modes: int, cutoff: int, build, backend: str = "fock"):
@@ -203,8 +196,10 @@ def test_outcomes_depend_only_on_the_samples_position():
     sampler = Sampler(spec((0.0, 0.4), 3, 4), 2, 4, "complex128", seed=5)
     whole, _ = sampler.sample(tf.constant(kets), 1000)
     part, _ = sampler.sample(tf.constant(kets[17:31]), 1017)
-    for name in whole:
-        assert np.array_equal(whole[name][17:31], part[name])
+    # Photon numbers are identical; quadratures up to float rounding (BLAS sums in batch-size
+    # dependent order), far below any physical resolution.
+    assert np.array_equal(whole["fock_samples"][17:31], part["fock_samples"])
+    assert np.abs(whole["homodyne"][17:31] - part["homodyne"]).max() < 1e-9
     other, _ = Sampler(spec((0.0, 0.4), 3, 4), 2, 4, "complex128", seed=6).sample(
         tf.constant(kets), 1000
     )
@@ -226,7 +221,7 @@ def test_grid_errors_are_measured():
     sampler = Sampler(spec((0.0,), 8, 10, points=40), 1, 10, "complex128", 1)
     _, coarse = sampler.sample(tf.constant(np.broadcast_to(ket, (4, 10))), 0)
     assert coarse["homodyne_interpolation_error"] > 1e-2
-    narrow = SamplingSpec(("homodyne",), 8, (0.0,), -2.0, 4.0 / 511, 512)
+    narrow = make_spec(("homodyne",), 8, (0.0,), 2.0, 512)
     _, cut = Sampler(narrow, 1, 10, "complex128", 1).sample(
         tf.constant(np.broadcast_to(ket, (4, 10))), 0
     )

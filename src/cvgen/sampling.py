@@ -6,9 +6,10 @@ modes, as detectors would give them, with the correlations between modes intact:
 - homodyne: mode 0's outcome from its marginal density, then the state conditioned on it, then
   mode 1 from the conditioned state's marginal, and so on: the chain rule of the joint density.
   A marginal is p(x) = sum_{n,n'} c_n(x) rho_{nn'} conj(c_n'(x)), with c_n(x) = e^{-i n phi} <x|n>
-  (Hermite functions) and rho the mode's reduced density matrix. It is evaluated on a grid and
-  outcomes are drawn from its linear interpolation (continuous values, the inverse CDF solved
-  exactly within each bin). Conditioning uses the Hermite functions at the drawn value itself.
+  (Hermite functions) and rho the mode's reduced density matrix. An outcome's coarse grid bin
+  is drawn from exact bin probabilities, its position inside the bin from the density's linear
+  interpolation at fine grid points (continuous values, the inverse CDF solved exactly within
+  each interval). Conditioning uses the Hermite functions at the drawn value itself.
   Memory per state: shots x D^(M-1) amplitudes and shots x grid densities, where SF's
   MeasureHomodyne holds D x D x 100000.
 - fock_samples: joint photon numbers by inverting the cumulative distribution of |psi|^2 over
@@ -31,6 +32,9 @@ from cvgen.observables import HBAR
 from cvgen.params import SAMPLE_BLOCK
 
 SAMPLING_OUTPUTS = ("homodyne", "fock_samples", "threshold_samples")
+SUBDIVISIONS = 16  # fine grid intervals per coarse bin
+QUADRATURE_NODES = 24  # Gauss-Legendre nodes per coarse bin for the exact bin probabilities
+INTERPOLATION_CHECKS = 8  # states per batch whose interpolation error is measured
 HOMODYNE_STREAM = 2  # streams 0 and 1 draw the circuit parameters (cvgen.params)
 FOCK_STREAM = 3
 # Exact per-shard summaries of the sampled distributions, and how shards combine: "mean" summaries
@@ -63,6 +67,10 @@ class SamplingSpec:
     def fock(self) -> bool:
         return "fock_samples" in self.outputs or "threshold_samples" in self.outputs
 
+    @property
+    def bins(self) -> int:
+        return (self.grid_points - 1) // SUBDIVISIONS
+
     def grid(self) -> np.ndarray:
         return self.grid_start + self.grid_step * np.arange(self.grid_points)
 
@@ -75,14 +83,26 @@ def sampling_spec(config: dict, modes: int) -> SamplingSpec | None:
     sampling = config["sampling"]
     homodyne = sampling["homodyne"]
     half_width = homodyne["grid_range"] or default_grid_range(config["circuit"]["cutoff"])
-    points = homodyne["grid_points"]
+    return make_spec(
+        outputs,
+        sampling["shots"],
+        quadrature_angles(homodyne["quadratures"], modes),
+        half_width,
+        homodyne["grid_points"],
+    )
+
+
+def make_spec(outputs, shots: int, angles, half_width: float, points: int) -> SamplingSpec:
+    """A spec whose grid on [-half_width, half_width] has at least `points` points, rounded up to
+    whole coarse bins of SUBDIVISIONS intervals."""
+    intervals = SUBDIVISIONS * max(1, math.ceil((points - 1) / SUBDIVISIONS))
     return SamplingSpec(
-        outputs=outputs,
-        shots=sampling["shots"],
-        angles=quadrature_angles(homodyne["quadratures"], modes),
+        outputs=tuple(outputs),
+        shots=shots,
+        angles=tuple(angles),
         grid_start=-half_width,
-        grid_step=2 * half_width / (points - 1),
-        grid_points=points,
+        grid_step=2 * half_width / intervals,
+        grid_points=intervals + 1,
     )
 
 
@@ -154,7 +174,16 @@ def _hermite_tensor(x, cutoff: int):
 
 
 class Sampler:
-    """Draws the configured outcomes for batches of kets in one traced tf.function."""
+    """Draws the configured outcomes for batches of kets in one traced tf.function.
+
+    A marginal density is sampled in two stages, so that each shot touches ~100 grid values
+    instead of all of them: the bin among the grid's coarse bins (SUBDIVISIONS fine intervals
+    each) from the exact bin probabilities (integrals of <x|n><x|n'> over each bin, tabulated once
+    by Gauss-Legendre quadrature), then the position inside the bin from the density's linear
+    interpolation at the bin's fine grid points, reusing the same uniform number rescaled to the
+    bin (which is again uniform). Coarse bin probabilities are exact; only the shape within a
+    bin is interpolated.
+    """
 
     def __init__(self, spec: SamplingSpec, modes: int, cutoff: int, dtype: str, seed: int):
         import tensorflow as tf
@@ -168,24 +197,22 @@ class Sampler:
         grid = spec.grid()
         midpoints = grid[:-1] + spec.grid_step / 2
         n = np.arange(cutoff)
-        phases = np.exp(-1j * np.subtract.outer(n, n)[None] * np.array(spec.angles)[:, None, None])
+        # <x|n> at the grid points [G, D]; products <x|n><x|n'> [D^2, G + G - 1] at the grid
+        # and its midpoints; their integrals over each coarse bin [D^2, bins]; the phases
+        # e^{-i (n - n') phi} [M, D, D] of each mode's quadratic form and e^{-i n phi} [M, D].
         hermite = hermite_functions(np.concatenate([grid, midpoints]), cutoff)
-        # c_n(x) at the grid for each mode [M, G, D], the products <x|n><x|n'> [D^2, G + G - 1],
-        # and the phases e^{-i (n - n') phi} [M, D, D] of the quadratic form.
-        self._amplitude_tables = tf.constant(
-            np.exp(-1j * np.outer(spec.angles, n))[:, None, :] * hermite[None, : len(grid)],
-            self.dtype,
-        )
+        self._hermite = tf.constant(hermite[: len(grid)], real)
         products = hermite[:, :, None] * hermite[:, None, :]
         self._products = tf.constant(products.reshape(len(hermite), -1).T, real)
+        self._bin_integrals = tf.constant(bin_integrals(spec, cutoff), real)
+        phases = np.exp(-1j * np.subtract.outer(n, n)[None] * np.array(spec.angles)[:, None, None])
         self._phases = tf.constant(phases, self.dtype)
         self._mode_phases = tf.constant(np.exp(-1j * np.outer(spec.angles, n)), self.dtype)
-        ket_spec = tf.TensorSpec([None] + [cutoff] * modes, self.dtype)
         self._draw = tf.function(
             self._outcomes,
             autograph=False,
             input_signature=[
-                ket_spec,
+                tf.TensorSpec([None] + [cutoff] * modes, self.dtype),
                 tf.TensorSpec([None, spec.shots, modes], tf.float64),
                 tf.TensorSpec([None, spec.shots], tf.float64),
             ],
@@ -229,33 +256,45 @@ class Sampler:
         columns = []
         for mode in range(self.modes):
             rest = cutoff ** (self.modes - mode - 1)
-            density = self._marginal(state, mode, rest)  # [B, 1 or shots, G]
+            quadratic = self._quadratic_form(state, mode)  # [B, 1 or shots, D, D]
             if mode == 0:  # one density per state, shared by its shots
-                outcome = self._invert(density[:, 0], uniforms[:, :, 0])
+                outcome = self._draw_quadrature(quadratic[:, 0], uniforms[:, :, 0])
             else:
-                flat = tf.reshape(density, [-1, self.spec.grid_points])
-                outcome = tf.reshape(
-                    self._invert(flat, tf.reshape(uniforms[:, :, mode], [-1, 1])), [batch, shots]
-                )
+                flat = tf.reshape(quadratic, [-1, cutoff, cutoff])
+                fractions = tf.reshape(uniforms[:, :, mode], [-1, 1])
+                outcome = tf.reshape(self._draw_quadrature(flat, fractions), [batch, shots])
             columns.append(outcome)
             if rest > 1:
                 state = self._condition(state, outcome, mode, rest)
         return tf.stack(columns, axis=2)
 
-    def _marginal(self, state, mode: int, rest: int):
-        """Unnormalised density [B, s, G] of `mode`'s quadrature for states [B, s, D, rest]."""
+    def _quadratic_form(self, state, mode: int):
+        """A = Re(e^{-i(n-n')phi} rho_nn') of states [..., D, rest]: p(x) = h(x)^T A h(x)."""
         import tensorflow as tf
 
-        points = self.spec.grid_points
-        if rest == 1:  # the last mode: amplitudes on the grid directly
-            table = self._amplitude_tables[mode]  # [G, D]
-            return tf.square(tf.abs(tf.matmul(state[..., 0], table, transpose_b=True)))
-        rho = tf.matmul(state, state, adjoint_b=True)  # reduced density matrix [B, s, D, D]
-        quadratic = tf.math.real(rho * self._phases[mode])
-        shape = tf.shape(quadratic)
-        flat = tf.reshape(quadratic, [-1, self.cutoff * self.cutoff])
-        density = tf.matmul(flat, self._products[:, :points])
-        return tf.reshape(density, [shape[0], shape[1], points])
+        rho = tf.matmul(state, state, adjoint_b=True)  # reduced density matrix [..., D, D]
+        return tf.math.real(rho * self._phases[mode])
+
+    def _draw_quadrature(self, quadratic, uniforms):
+        """Outcomes [N, K] from densities h^T A h of quadratic forms [N, D, D]; uniforms [N, K]."""
+        import tensorflow as tf
+
+        cutoff, fine = self.cutoff, SUBDIVISIONS
+        flat = tf.reshape(quadratic, [-1, cutoff * cutoff])
+        masses = tf.maximum(tf.cast(flat @ self._bin_integrals, tf.float64), 0.0)  # [N, bins]
+        cumulative = tf.cumsum(masses, axis=1)
+        target = uniforms * cumulative[:, -1:]
+        bins = tf.minimum(tf.searchsorted(cumulative, target, side="right"), self.spec.bins - 1)
+        before = tf.gather(cumulative - masses, bins, batch_dims=1)
+        fraction = tf.clip_by_value(
+            tf.math.divide_no_nan(target - before, tf.gather(masses, bins, batch_dims=1)), 0.0, 1.0
+        )
+        points = bins[:, :, None] * fine + tf.range(fine + 1, dtype=bins.dtype)  # [N, K, fine+1]
+        hermite = tf.gather(self._hermite, points)  # [N, K, fine + 1, D]
+        density = tf.reduce_sum((hermite @ quadratic[:, None]) * hermite, axis=-1)
+        offset = _linear_inverse(tf.cast(density, tf.float64), fraction, self.spec.grid_step)
+        start = self.spec.grid_start + self.spec.grid_step * fine * tf.cast(bins, tf.float64)
+        return tf.cast(start + offset, self.dtype.real_dtype)
 
     def _condition(self, state, outcome, mode: int, rest: int):
         """Remaining modes' states given `outcome` [B, shots], normalised: [B, shots, D, rest/D]."""
@@ -267,39 +306,12 @@ class Sampler:
         projected = tf.matmul(coefficients[:, :, None, :], state)  # [B, shots, 1, rest]
         norm = tf.sqrt(tf.reduce_sum(tf.square(tf.abs(projected)), axis=[2, 3], keepdims=True))
         projected = projected / tf.cast(tf.maximum(norm, np.finfo(np.float32).tiny), self.dtype)
-        return tf.reshape(
-            projected, [tf.shape(outcome)[0], self.spec.shots, self.cutoff, rest // self.cutoff]
-        )
-
-    def _invert(self, density, uniforms):
-        """Draw from the linear interpolation of `density` [N, G] with uniforms [N, K]: [N, K].
-
-        Within a bin of width h whose ends have densities f0, f1, the probability mass up to t is
-        f0 t + (f1 - f0) t^2 / (2h); the quadratic is solved in its stable form.
-        """
-        import tensorflow as tf
-
-        step = self.spec.grid_step
-        density = tf.maximum(tf.cast(density, tf.float64), 0.0)
-        left, right = density[:, :-1], density[:, 1:]
-        masses = 0.5 * step * (left + right)
-        cumulative = tf.cumsum(masses, axis=1)
-        target = uniforms * cumulative[:, -1:]
-        bins = tf.minimum(
-            tf.searchsorted(cumulative, target, side="right"), self.spec.grid_points - 2
-        )
-        before = tf.gather(cumulative - masses, bins, batch_dims=1)
-        f0 = tf.gather(left, bins, batch_dims=1)
-        f1 = tf.gather(right, bins, batch_dims=1)
-        mass = tf.maximum(target - before, 0.0)
-        slope = (f1 - f0) / (2 * step)
-        root = tf.sqrt(tf.maximum(f0 * f0 + 4 * slope * mass, 0.0))
-        offset = tf.clip_by_value(tf.math.divide_no_nan(2 * mass, f0 + root), 0.0, step)
-        position = self.spec.grid_start + step * tf.cast(bins, tf.float64) + offset
-        return tf.cast(position, self.dtype.real_dtype)
+        shape = [tf.shape(outcome)[0], self.spec.shots, self.cutoff, rest // self.cutoff]
+        return tf.reshape(projected, shape)
 
     def _homodyne_summaries(self, kets):
-        """Exact marginal densities summed over the batch, E[x_0 x_1], and the grid's errors."""
+        """Per mode: the batch's summed marginal densities (exact, on the grid), the worst
+        probability the grid misses, and the interpolation error on the first states; E[x0 x1]."""
         import tensorflow as tf
 
         batch = tf.shape(kets)[0]
@@ -308,27 +320,22 @@ class Sampler:
         densities, mass_errors, interpolation_errors = [], [], []
         for mode in range(modes):
             order = [0, mode + 1] + [a for a in range(1, modes + 1) if a != mode + 1]
-            state = tf.reshape(tf.transpose(kets, order), [batch, 1, cutoff, -1])
-            rho = tf.matmul(state, state, adjoint_b=True)[:, 0]
-            trace = tf.math.real(tf.linalg.trace(rho))
-            quadratic = tf.math.real(rho * self._phases[mode])
-            values = tf.matmul(tf.reshape(quadratic, [batch, -1]), self._products)
-            values = values / trace[:, None]
+            state = tf.reshape(tf.transpose(kets, order), [batch, cutoff, -1])
+            quadratic = self._quadratic_form(state, mode)  # [B, D, D], trace = norm
+            flat = tf.reshape(quadratic / tf.linalg.trace(quadratic)[:, None, None], [batch, -1])
+            inside = tf.reduce_sum(flat @ self._bin_integrals, axis=1)
+            mass_errors.append(tf.reduce_max(tf.abs(1 - inside)))
+            mixture = tf.reduce_sum(flat, axis=0, keepdims=True) @ self._products[:, :points]
+            densities.append(mixture[0])
+            values = flat[:INTERPOLATION_CHECKS] @ self._products  # grid, then midpoints
             grid, middle = values[:, :points], values[:, points:]
-            integral = self.spec.grid_step * (
-                tf.reduce_sum(grid, 1) - 0.5 * (grid[:, 0] + grid[:, -1])
-            )
-            mass_errors.append(tf.reduce_max(tf.abs(1 - integral)))
             linear = 0.5 * (grid[:, :-1] + grid[:, 1:])
             peak = tf.reduce_max(grid, axis=1, keepdims=True)
             interpolation_errors.append(tf.reduce_max(tf.abs(middle - linear) / peak))
-            densities.append(tf.reduce_sum(grid, axis=0))
         summaries = {
             "homodyne_density": tf.stack(densities),
             "homodyne_mass_error": tf.cast(tf.reduce_max(tf.stack(mass_errors)), real),
-            "homodyne_interpolation_error": tf.cast(
-                tf.reduce_max(tf.stack(interpolation_errors)), real
-            ),
+            "homodyne_interpolation_error": tf.reduce_max(tf.stack(interpolation_errors)),
         }
         if modes >= 2:
             summaries["homodyne_pair_moment"] = tf.reduce_sum(self._pair_moment(kets))
@@ -378,17 +385,17 @@ class Sampler:
 def batch_bytes(spec: SamplingSpec, modes: int, cutoff: int, dtype: str, batch: int) -> int:
     """Bytes of the arrays the sampler holds at once for one batch (its memory estimate).
 
-    Homodyne: the conditioned states (3 copies of shots x D^(M-1)), reduced density matrices,
-    and six float64 arrays of shots x grid for the densities and their CDF, plus the summaries'
-    densities at grid points and midpoints. Fock: four float64 copies of |psi|^2.
+    Homodyne, per shot: the conditioned states (3 copies of D^(M-1)), reduced density matrices
+    and quadratic forms (D x D), four float64 arrays over the coarse bins, and the Hermite
+    functions and densities at one bin's fine points; per state: the kets transposed for each
+    mode's summary. Fock: four float64 copies of |psi|^2 per state.
     """
     complex_bytes = 8 if dtype == "complex64" else 16
     total = 0
     if spec.homodyne:
-        per_shot = 3 * cutoff ** (modes - 1) * complex_bytes + 2 * cutoff**2 * complex_bytes
-        per_shot += 6 * 8 * spec.grid_points
-        per_state = 2 * cutoff**modes * complex_bytes + 3 * 2 * spec.grid_points * 8
-        total += batch * (spec.shots * per_shot + per_state)
+        per_shot = (3 * cutoff ** (modes - 1) + 3 * cutoff**2) * complex_bytes
+        per_shot += 4 * spec.bins * 8 + (SUBDIVISIONS + 1) * (2 * cutoff + 3) * 8
+        total += batch * (spec.shots * per_shot + 2 * cutoff**modes * complex_bytes)
     if spec.fock:
         total += batch * 4 * cutoff**modes * 8
     return total
@@ -426,6 +433,44 @@ def combine_summaries(total: dict[str, np.ndarray], part: dict[str, np.ndarray])
         else:
             combined[name] = combined[name] + value
     return combined
+
+
+def bin_integrals(spec: SamplingSpec, cutoff: int) -> np.ndarray:
+    """Integrals of <x|n><x|n'> over each coarse bin of the grid [D^2, bins], by Gauss-Legendre
+    quadrature exact for these smooth integrands (QUADRATURE_NODES nodes per bin)."""
+    nodes, weights = np.polynomial.legendre.leggauss(QUADRATURE_NODES)
+    width = spec.grid_step * SUBDIVISIONS
+    left = spec.grid_start + width * np.arange(spec.bins)
+    x = left[:, None] + width * (nodes + 1) / 2  # [bins, nodes]
+    hermite = hermite_functions(x, cutoff)  # [bins, nodes, D]
+    weighted = hermite * (weights * width / 2)[None, :, None]
+    integrals = np.matmul(weighted.transpose(0, 2, 1), hermite)  # [bins, D, D]
+    return integrals.reshape(spec.bins, -1).T
+
+
+def _linear_inverse(density, fraction, step: float):
+    """Offset from a bin's start where the linear interpolation of `density` [N, K, F + 1]
+    (values at F + 1 points `step` apart) reaches `fraction` [N, K] of its mass.
+
+    Within an interval whose ends have densities f0, f1, the mass up to t is
+    f0 t + (f1 - f0) t^2 / (2 step); the quadratic is solved in its stable form.
+    """
+    import tensorflow as tf
+
+    density = tf.maximum(density, 0.0)
+    left, right = density[..., :-1], density[..., 1:]
+    masses = 0.5 * step * (left + right)
+    cumulative = tf.cumsum(masses, axis=-1)
+    target = fraction[..., None] * cumulative[..., -1:]
+    interval = tf.minimum(tf.searchsorted(cumulative, target, side="right"), density.shape[-1] - 2)
+    before = tf.gather(cumulative - masses, interval, batch_dims=2)[..., 0]
+    f0 = tf.gather(left, interval, batch_dims=2)[..., 0]
+    f1 = tf.gather(right, interval, batch_dims=2)[..., 0]
+    mass = tf.maximum(target[..., 0] - before, 0.0)
+    slope = (f1 - f0) / (2 * step)
+    root = tf.sqrt(tf.maximum(f0 * f0 + 4 * slope * mass, 0.0))
+    offset = tf.clip_by_value(tf.math.divide_no_nan(2 * mass, f0 + root), 0.0, step)
+    return step * tf.cast(interval[..., 0], tf.float64) + offset
 
 
 def _lower(kets, mode: int):
