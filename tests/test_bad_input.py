@@ -76,6 +76,19 @@ CASES = [
         {},
         "parameters",
     ),
+    (
+        "quadratures for the wrong number of modes",
+        {"outputs": ["homodyne"], "sampling": {"homodyne": {"quadratures": ["x", "p", "x"]}}},
+        {},
+        "sampling.homodyne.quadratures has 3 entries for a 2-mode circuit",
+    ),
+    (
+        "unknown quadrature",
+        {"outputs": ["homodyne"], "sampling": {"homodyne": {"quadratures": ["q"]}}},
+        {},
+        "sampling.homodyne.quadratures.0",
+    ),
+    ("zero shots", {"sampling": {"shots": 0}}, {}, "sampling.shots"),
     ("dataset with a slash", {"dataset": "a/b"}, {}, "dataset"),
     ("dataset escaping results", {"dataset": ".."}, {}, "dataset"),
     (

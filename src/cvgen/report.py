@@ -18,7 +18,7 @@ from cvgen.dataset import Dataset, read_dataset
 
 log = logging.getLogger(__name__)
 
-PLOTS = ("throughput", "timeline", "norm", "outputs")
+PLOTS = ("throughput", "timeline", "norm", "outputs", "sampling", "correlation")
 NORM_THRESHOLDS = (0.999, 0.99, 0.9)
 # What the first batch of a job pays once, per engine.
 FIRST_BATCH_SETUP = {
@@ -135,7 +135,79 @@ def summarise(dataset: Dataset, benchmarks: list[dict] = ()) -> dict:
             for name, values in dataset.outputs.items()
             if name in ("quad_x", "quad_p", "mean_photon")
         },
+        "sampling": sampling_summary(dataset),
     }
+
+
+def sampling_summary(dataset: Dataset) -> dict | None:
+    """Sampled outcomes against the exact distributions of the same states, or None.
+
+    Exact: the mean over the dataset's states of each state's own distribution (renormalised
+    inside the cutoff), as the sampler saw them. Standard errors treat all outcomes as
+    independent draws from that mixture.
+    """
+    if not dataset.sampling:
+        return None
+    outputs, summaries, sampling = dataset.outputs, dataset.summaries, dataset.sampling
+    result = {"shots": int(sampling["shots"]), "angles": np.asarray(sampling["angles"]).tolist()}
+    if "homodyne_density" in summaries:
+        samples = outputs["homodyne"].astype(np.float64)
+        flat = samples.reshape(-1, samples.shape[-1])
+        mean, var = _density_moments(summaries["homodyne_density"], dataset.sampling)
+        sampled_mean = flat.mean(axis=0)
+        result["homodyne"] = {
+            "sampled_mean": sampled_mean.tolist(),
+            "exact_mean": mean.tolist(),
+            "mean_z": ((sampled_mean - mean) / np.sqrt(var / len(flat))).tolist(),
+            "sampled_std": flat.std(axis=0).tolist(),
+            "exact_std": np.sqrt(var).tolist(),
+            "grid_mass_error": float(summaries["homodyne_mass_error"]),
+            "grid_interpolation_error": float(summaries["homodyne_interpolation_error"]),
+        }
+        if "homodyne_pair_moment" in summaries:
+            exact = (summaries["homodyne_pair_moment"] - mean[0] * mean[1]) / np.sqrt(
+                var[0] * var[1]
+            )
+            result["homodyne"]["correlation_01"] = {
+                "sampled": float(np.corrcoef(flat[:, 0], flat[:, 1])[0, 1]),
+                "exact": float(exact),
+                "standard_error": float((1 - exact**2) / np.sqrt(len(flat))),
+            }
+    if "fock_marginals" in summaries:
+        exact = summaries["fock_marginals"]
+        result["fock"] = {"exact_click_probability": (1 - exact[:, 0]).tolist()}
+        if "threshold_samples" in outputs:
+            clicks = outputs["threshold_samples"].reshape(-1, exact.shape[0])
+            result["fock"]["sampled_click_probability"] = clicks.mean(axis=0).tolist()
+        if "fock_samples" in outputs:
+            frequencies = _fock_frequencies(outputs["fock_samples"], exact.shape[1])
+            photons = np.arange(exact.shape[1])
+            result["fock"].update(
+                {
+                    "sampled_click_probability": (1 - frequencies[:, 0]).tolist(),
+                    "sampled_mean_photon": (frequencies @ photons).tolist(),
+                    "exact_mean_photon": (exact @ photons).tolist(),
+                    "total_variation": (0.5 * np.abs(frequencies - exact).sum(axis=1)).tolist(),
+                }
+            )
+    return result
+
+
+def _fock_frequencies(samples: np.ndarray, cutoff: int) -> np.ndarray:
+    """Sampled photon-number frequencies per mode [modes, cutoff]."""
+    flat = samples.reshape(-1, samples.shape[-1]).astype(np.int64)
+    counts = np.stack([np.bincount(flat[:, m], minlength=cutoff) for m in range(flat.shape[1])])
+    return counts / len(flat)
+
+
+def _density_moments(density: np.ndarray, sampling: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and variance of each mode's density on the grid [modes, points] (trapezoid rule)."""
+    x = sampling["grid_start"] + sampling["grid_step"] * np.arange(density.shape[1])
+    weights = np.full(len(x), sampling["grid_step"])
+    weights[[0, -1]] /= 2
+    mass = density @ weights
+    mean = density @ (weights * x) / mass
+    return mean, density @ (weights * x**2) / mass - mean**2
 
 
 def _finite(value) -> float | None:
@@ -229,6 +301,82 @@ def plot_all(dataset: Dataset, report: dict, plot_dir: Path) -> None:
         np.atleast_1d(axes)[0].text(0.5, 0.5, "no per-mode outputs requested", ha="center")
     figure.suptitle("Distribution of the outputs over the dataset")
     _save(figure, plot_dir / "outputs.png")
+    _plot_sampled_marginals(dataset, plot_dir / "sampling.png")
+    _plot_correlation(dataset, report["sampling"], plot_dir / "correlation.png")
+
+
+def _plot_sampled_marginals(dataset: Dataset, path: Path) -> None:
+    """Per mode: homodyne histogram over the exact density, sampled photon numbers over the exact
+    probabilities."""
+    import matplotlib.pyplot as plt
+
+    summaries = dataset.summaries
+    rows = ["homodyne"] if "homodyne" in dataset.outputs else []
+    rows += ["fock_samples"] if "fock_samples" in dataset.outputs else []
+    if not rows:
+        _placeholder(path, "no homodyne or fock_samples outputs requested")
+        return
+    modes = int(dataset.attrs["modes"])
+    figure, axes = plt.subplots(
+        len(rows), modes, figsize=(3.2 * modes, 2.8 * len(rows)), squeeze=False
+    )
+    sampling = dataset.sampling
+    for row, name in zip(axes, rows, strict=True):
+        for mode, axis in enumerate(row):
+            if name == "homodyne":
+                density = summaries["homodyne_density"][mode]
+                x = sampling["grid_start"] + sampling["grid_step"] * np.arange(len(density))
+                values = dataset.outputs["homodyne"][..., mode].ravel()
+                bins = int(np.clip(np.sqrt(len(values)), 10, 100))
+                axis.hist(
+                    values, bins=bins, density=True, color="tab:blue", alpha=0.5, label="sampled"
+                )
+                axis.plot(x, density, color="black", linewidth=1, label="exact")
+                low, high = np.percentile(values, [0.05, 99.95])
+                axis.set_xlim(low - 1, high + 1)
+                phi = float(np.asarray(sampling["angles"])[mode])
+                axis.set(xlabel=f"x_phi, mode {mode} (phi = {phi:.3g})", ylabel="density")
+            else:
+                exact = summaries["fock_marginals"][mode]
+                frequencies = _fock_frequencies(dataset.outputs[name], len(exact))[mode]
+                n = np.arange(len(exact))
+                axis.bar(n, frequencies, color="tab:orange", alpha=0.6, label="sampled")
+                axis.plot(n, exact, "k_", markersize=12, label="exact")
+                axis.set(xlabel=f"photons, mode {mode}", ylabel="probability")
+            axis.legend(fontsize=7)
+    figure.suptitle("Sampled outcomes against the exact distributions of the same states")
+    _save(figure, path)
+
+
+def _plot_correlation(dataset: Dataset, sampling: dict | None, path: Path) -> None:
+    """Joint histogram of the homodyne outcomes of modes 0 and 1, with both correlations."""
+    import matplotlib.pyplot as plt
+
+    if not sampling or "correlation_01" not in sampling.get("homodyne", {}):
+        _placeholder(path, "needs homodyne outputs on at least two modes")
+        return
+    values = dataset.outputs["homodyne"].reshape(-1, dataset.outputs["homodyne"].shape[-1])
+    correlation = sampling["homodyne"]["correlation_01"]
+    figure, axis = plt.subplots(figsize=(4.6, 4))
+    ranges = [np.percentile(values[:, m], [0.1, 99.9]) for m in (0, 1)]
+    axis.hist2d(values[:, 0], values[:, 1], bins=60, range=ranges, cmap="viridis")
+    axis.set(
+        xlabel="homodyne outcome, mode 0",
+        ylabel="homodyne outcome, mode 1",
+        title=f"correlation: sampled {correlation['sampled']:.4f}, "
+        f"exact {correlation['exact']:.4f}",
+    )
+    _save(figure, path)
+
+
+def _placeholder(path: Path, text: str) -> None:
+    """A plot that says why there is nothing to plot (the workflow always declares the file)."""
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(4, 1.5))
+    axis.text(0.5, 0.5, text, ha="center", va="center")
+    axis.set_axis_off()
+    _save(figure, path)
 
 
 def _bins(values: np.ndarray) -> int:
@@ -321,7 +469,71 @@ def render_markdown(report: dict, plot_dir: Path, base: Path) -> str:
                     f"| {stats['min'][mode]:.4f} | {stats['max'][mode]:.4f} |"
                 )
     lines += ["", f"![outputs]({rel / 'outputs.png'})", ""]
+    if report["sampling"]:
+        lines += _sampling_markdown(report["sampling"], rel)
     return "\n".join(lines)
+
+
+def _sampling_markdown(sampling: dict, rel: Path) -> list[str]:
+    """The sampled-outcomes section: each sampled statistic beside its exact value."""
+    angles = ", ".join(f"{a:.4g}" for a in sampling["angles"])
+    lines = [
+        "## Sampled outcomes",
+        "",
+        f"{sampling['shots']} joint outcomes per state (quadrature angles per mode: {angles}). "
+        "Exact values are those of the same states (each renormalised inside the cutoff, as "
+        "sampled); z is the difference in standard errors of the sampled mean.",
+        "",
+    ]
+    homodyne = sampling.get("homodyne")
+    if homodyne:
+        lines += [
+            "| mode | sampled mean | exact mean | z | sampled std | exact std |",
+            "|---|---|---|---|---|---|",
+        ]
+        for mode, mean in enumerate(homodyne["sampled_mean"]):
+            lines.append(
+                f"| {mode} | {mean:.4f} | {homodyne['exact_mean'][mode]:.4f} "
+                f"| {homodyne['mean_z'][mode]:+.2f} | {homodyne['sampled_std'][mode]:.4f} "
+                f"| {homodyne['exact_std'][mode]:.4f} |"
+            )
+        lines += [
+            "",
+            f"Homodyne grid: at most {homodyne['grid_mass_error']:.1e} of a marginal's "
+            "probability lies outside it (sampling.homodyne.grid_range), and linear "
+            f"interpolation between its points is off by at most "
+            f"{homodyne['grid_interpolation_error']:.1e} of a density's peak "
+            "(sampling.homodyne.grid_points).",
+        ]
+        if "correlation_01" in homodyne:
+            c = homodyne["correlation_01"]
+            lines += [
+                "",
+                f"Correlation of modes 0 and 1: sampled {c['sampled']:.4f}, exact {c['exact']:.4f}"
+                f" (standard error {c['standard_error']:.4f}).",
+            ]
+    fock = sampling.get("fock")
+    if fock:
+        lines += [
+            "",
+            "| mode | sampled P(click) | exact P(click) | sampled <n> | exact <n> "
+            "| total variation |",
+            "|---|---|---|---|---|---|",
+        ]
+        for mode, exact in enumerate(fock["exact_click_probability"]):
+            row = [fock.get("sampled_click_probability", [None] * (mode + 1))[mode], exact]
+            row += [
+                fock.get(k, [None] * (mode + 1))[mode]
+                for k in ("sampled_mean_photon", "exact_mean_photon", "total_variation")
+            ]
+            lines.append(f"| {mode} | " + " | ".join(_fmt(v, ".4f") for v in row) + " |")
+    lines += [
+        "",
+        f"![sampling]({rel / 'sampling.png'})",
+        f"![correlation]({rel / 'correlation.png'})",
+        "",
+    ]
+    return lines
 
 
 def _fmt(value, spec: str = ".1f") -> str:

@@ -42,6 +42,16 @@ rule performance_report:
             caption="../report/outputs.rst",
             category="Outputs",
         ),
+        sampling=report(
+            f"{RESULTS}/report/sampling.png",
+            caption="../report/sampling.rst",
+            category="Sampled outcomes",
+        ),
+        correlation=report(
+            f"{RESULTS}/report/correlation.png",
+            caption="../report/correlation.rst",
+            category="Sampled outcomes",
+        ),
     log:
         f"{RESULTS}/logs/performance_report.log",
     conda:
