@@ -17,6 +17,7 @@ def test_empty_config_is_the_documented_default(root):
         "layers": 2,
         "cutoff": 10,
         "dtype": "complex64",
+        "truncation": "per_mode",
     }
     assert "norm" in config["outputs"]
 

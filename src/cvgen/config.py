@@ -95,6 +95,11 @@ def check_config(config: dict) -> None:
     sampling_spec(config, circuit.modes)
     if config["engine"] == "compiled":
         check_ops(circuit.op_names)
+    elif config["circuit"]["truncation"] == "total":
+        raise CvgenError(
+            "circuit.truncation total needs the compiled engine (SF truncates each mode): "
+            "set engine: compiled or truncation: per_mode"
+        )
     assign_distributions(circuit.parameter_names, config["parameters"])
     fitted_batch_size(config, circuit)
 
