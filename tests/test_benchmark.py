@@ -10,13 +10,17 @@ pytestmark = pytest.mark.slow
 
 
 def test_benchmark_measures_every_strategy(tmp_path):
-    summary = run_all(tmp_path, min_seconds=0.05, circuits=((2, 1, 4),), max_batch=8)
-    measured = {(r["strategy"], r["batch_size"]) for r in summary["results"]}
-    assert {strategy for strategy, _ in measured} == set(STRATEGIES)
-    assert ("compiled", 8) in measured and ("sf_sequential", 1) in measured
+    circuits = ((2, 1, 4),)
+    summary = run_all(tmp_path, 0.05, circuits, max_batch=64, sampling_circuits=circuits)
+    measured = {(r["strategy"], r["batch_size"], r.get("shots")) for r in summary["results"]}
+    assert {strategy for strategy, _, _ in measured} == set(STRATEGIES)
+    assert ("compiled", 8, None) in measured and ("sf_sequential", 1, None) in measured
+    assert ("sf_homodyne", 8, 1) in measured and ("compiled_homodyne", 64, 16) in measured
     assert all(r["samples_per_s"] > 0 and r["peak_rss_mb"] > 100 for r in summary["results"])
     ratios = summary["ratios"]["2m1l_c4"]
     assert ratios["compiled_best_vs_sf_batched_best"] > 1  # a loose sanity bound, not a target
+    assert ratios["compiled_homodyne_16_shots_vs_sf_homodyne_outcomes_per_s"] > 1
+    assert "sf_homodyne_vs_compiled_homodyne_1_shots_memory_per_state" in ratios
     assert json.loads((tmp_path / "engines.json").read_text()) == summary
-    assert "| compiled | 8 |" in (tmp_path / "engines.md").read_text()
+    assert "| compiled | - | 8 |" in (tmp_path / "engines.md").read_text()
     assert (tmp_path / "engines.png").read_bytes()[:4] == b"\x89PNG"

@@ -7,8 +7,13 @@ Strategies, on the same QNN circuits and drawn parameters, each with one TF thre
   compiled        cvgen's compiled engine
   dense_roofline  random dense gate tensors of the same count and shapes as the compiled
                   circuit's gates (per-sample ones per sample), contracted in one tf.function
-Each (circuit, strategy) runs in a fresh worker process, batch sizes in increasing order, so the
-process's peak resident memory after each batch size is that batch size's peak.
+Measurement sampling, on the same circuits (x on every mode, joint over the modes):
+  sf_homodyne     SF batched with MeasureHomodyne on every mode: one outcome per state and run
+  sf_fock         SF batched with MeasureFock on every mode: one outcome per state and run
+  compiled_homodyne, compiled_fock
+                  the compiled engine plus cvgen's sampler, with 1 and SAMPLING_SHOTS shots
+Each (circuit, strategy, shots) runs in a fresh worker process, batch sizes in increasing order,
+so the process's peak resident memory after each batch size is that batch size's peak.
 """
 
 from __future__ import annotations
@@ -24,15 +29,23 @@ from pathlib import Path
 
 import numpy as np
 
-STRATEGIES = ("sf_sequential", "sf_threads", "sf_batched", "compiled", "dense_roofline")
+ENGINE_STRATEGIES = ("sf_sequential", "sf_threads", "sf_batched", "compiled", "dense_roofline")
+SAMPLING_STRATEGIES = ("sf_homodyne", "sf_fock", "compiled_homodyne", "compiled_fock")
+STRATEGIES = ENGINE_STRATEGIES + SAMPLING_STRATEGIES
 CIRCUITS = ((2, 2, 10), (4, 2, 8), (3, 3, 10))  # (modes, layers, cutoff)
+SAMPLING_CIRCUITS = ((2, 2, 10), (4, 2, 8))
 BATCH_SIZES = {
     "sf_sequential": (1,),
     "sf_threads": (1,),
     "sf_batched": (8, 32, 64, 128),
     "compiled": (8, 32, 64, 128, 256, 512, 1024),
     "dense_roofline": (8, 32, 64, 128, 256, 512, 1024),
+    "sf_homodyne": (2, 4, 8),  # ~90 MB per state and mode: larger batches need GBs
+    "sf_fock": (8, 32, 64),
+    "compiled_homodyne": (16, 64, 256, 1024),
+    "compiled_fock": (16, 64, 256, 1024),
 }
+SAMPLING_SHOTS = 16
 THREADS = 2
 
 
@@ -54,10 +67,14 @@ def circuit_and_parameters(modes: int, layers: int, cutoff: int, samples: int):
     return circuit, drawn
 
 
-def runner(strategy: str, circuit, drawn, batch_size: int):
+def runner(strategy: str, circuit, drawn, batch_size: int, shots: int = 1):
     """A function running `count` samples from `start` with the strategy."""
     from cvgen.engines import SFEngine, make_engine
 
+    if strategy in ("sf_homodyne", "sf_fock"):
+        return sf_measurement(strategy, circuit, drawn, batch_size)
+    if strategy in ("compiled_homodyne", "compiled_fock"):
+        return compiled_sampling(strategy, circuit, drawn, batch_size, shots)
     if strategy in ("sf_sequential", "sf_batched"):
         engine = SFEngine(circuit, batch_size)
         return lambda start, count: engine.observables(
@@ -83,6 +100,48 @@ def runner(strategy: str, circuit, drawn, batch_size: int):
             drawn.batch_args(start, start + count), count
         )
     return dense_roofline(engine, batch_size)
+
+
+def sf_measurement(strategy: str, circuit, drawn, batch_size: int):
+    """SF's batched TF backend with a measurement on every mode appended to the circuit."""
+    import strawberryfields as sf
+    import tensorflow as tf
+    from strawberryfields import ops
+
+    program = circuit.build_program()
+    with program.context as q:
+        for mode in range(circuit.modes):
+            measurement = (
+                ops.MeasureHomodyne(0.0) if strategy == "sf_homodyne" else ops.MeasureFock()
+            )
+            measurement | q[mode]
+    options = {"cutoff_dim": circuit.cutoff, "dtype": getattr(tf, circuit.dtype)}
+    engine = sf.Engine("tf", backend_options={**options, "batch_size": batch_size})
+
+    def run(start, count):
+        if engine.run_progs:  # SF's reset fails before the first run
+            engine.reset()
+        return engine.run(program, args=drawn.batch_args(start, start + count)).samples
+
+    return run
+
+
+def compiled_sampling(strategy: str, circuit, drawn, batch_size: int, shots: int):
+    """The compiled engine's kets, then cvgen's sampler (x on every mode, or photon numbers)."""
+    from cvgen.engines import make_engine
+    from cvgen.sampling import Sampler, default_grid_range, make_spec
+
+    engine = make_engine("compiled", circuit, batch_size, drawn.circuit_names, ("norm",))
+    output = "homodyne" if strategy == "compiled_homodyne" else "fock_samples"
+    angles = (0.0,) * circuit.modes
+    spec = make_spec((output,), shots, angles, default_grid_range(circuit.cutoff), 1025)
+    sampler = Sampler(spec, circuit.modes, circuit.cutoff, circuit.dtype, seed=1)
+
+    def run(start, count):
+        kets, _ = engine.evaluate(drawn.batch_args(start, start + count), count)
+        return sampler.sample(kets, start)
+
+    return run
 
 
 def dense_roofline(engine, batch_size: int):
@@ -127,53 +186,68 @@ def measure(run, batch_size: int, samples: int, min_seconds: float) -> float:
 
 
 def worker(
-    modes: int, layers: int, cutoff: int, strategy: str, min_seconds: float, max_batch: int
+    modes: int,
+    layers: int,
+    cutoff: int,
+    strategy: str,
+    min_seconds: float,
+    max_batch: int,
+    shots: int = 1,
 ) -> None:
-    """Measure one strategy on one circuit at each of its batch sizes; print JSON lines."""
+    """Measure one strategy on one circuit at each of its batch sizes; print JSON lines.
+
+    samples_per_s counts states (circuit evaluations); outcomes_per_s counts measurement
+    outcomes (states x shots) for the sampling strategies.
+    """
     from cvgen.engines import configure_tensorflow
 
     configure_tensorflow(1)
     sizes = [size for size in BATCH_SIZES[strategy] if size <= max_batch]
+    if not sizes:
+        return
     samples = max(4 * max(sizes), 256)
     circuit, drawn = circuit_and_parameters(modes, layers, cutoff, samples)
     for batch_size in sizes:
-        run = runner(strategy, circuit, drawn, batch_size)
+        run = runner(strategy, circuit, drawn, batch_size, shots)
         rate = measure(run, batch_size if batch_size > 1 else 4, samples, min_seconds)
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(
-            json.dumps({"batch_size": batch_size, "samples_per_s": rate, "peak_rss_mb": peak_mb}),
-            flush=True,
-        )
+        row = {"batch_size": batch_size, "samples_per_s": rate, "peak_rss_mb": peak_mb}
+        if strategy in SAMPLING_STRATEGIES:
+            row.update(shots=shots, outcomes_per_s=rate * shots)
+        print(json.dumps(row), flush=True)
 
 
 def run_all(
-    output_dir: str | Path, min_seconds: float = 2.0, circuits=CIRCUITS, max_batch: int = 1024
+    output_dir: str | Path,
+    min_seconds: float = 2.0,
+    circuits=CIRCUITS,
+    max_batch: int = 1024,
+    sampling_circuits=SAMPLING_CIRCUITS,
 ) -> dict:
     """Run every strategy on every circuit in worker processes; write engines.{json,md,png}."""
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    jobs = [(c, s, 1) for c in circuits for s in ENGINE_STRATEGIES]
+    for circuit in sampling_circuits:
+        jobs += [(circuit, "sf_homodyne", 1), (circuit, "sf_fock", 1)]
+        jobs += [
+            (circuit, strategy, shots)
+            for strategy in ("compiled_homodyne", "compiled_fock")
+            for shots in (1, SAMPLING_SHOTS)
+        ]
     results = []
-    for modes, layers, cutoff in circuits:
-        for strategy in STRATEGIES:
-            command = [
-                sys.executable,
-                "-m",
-                "cvgen.benchmark",
-                "--worker",
-                strategy,
-                "--circuit",
-                f"{modes},{layers},{cutoff}",
-                "--min-seconds",
-                str(min_seconds),
-                "--max-batch",
-                str(max_batch),
-            ]
-            output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-            for line in output.splitlines():
-                row = json.loads(line)
-                row.update(modes=modes, layers=layers, cutoff=cutoff, strategy=strategy)
-                results.append(row)
-                print(_row_text(row), flush=True)
+    for (modes, layers, cutoff), strategy, shots in jobs:
+        command = [
+            *(sys.executable, "-m", "cvgen.benchmark", "--worker", strategy),
+            *("--circuit", f"{modes},{layers},{cutoff}", "--shots", str(shots)),
+            *("--min-seconds", str(min_seconds), "--max-batch", str(max_batch)),
+        ]
+        output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+        for line in output.splitlines():
+            row = json.loads(line)
+            row.update(modes=modes, layers=layers, cutoff=cutoff, strategy=strategy)
+            results.append(row)
+            print(_row_text(row), flush=True)
     summary = {"machine": _machine(), "results": results, "ratios": ratios(results)}
     (output_dir / "engines.json").write_text(json.dumps(summary, indent=2) + "\n")
     (output_dir / "engines.md").write_text(render_markdown(summary))
@@ -186,23 +260,76 @@ def _circuit(row: dict) -> tuple[int, int, int]:
 
 
 def _row_text(row: dict) -> str:
+    shots = f" x {row['shots']} shots" if "shots" in row else ""
     return (
         f"{row['modes']} modes x {row['layers']} layers, cutoff {row['cutoff']}: "
-        f"{row['strategy']:>14} batch {row['batch_size']:>5}: {row['samples_per_s']:>10.1f} "
-        f"samples/s, peak {row['peak_rss_mb']:.0f} MB"
+        f"{row['strategy']:>17}{shots} batch {row['batch_size']:>5}: "
+        f"{row['samples_per_s']:>10.1f} samples/s, peak {row['peak_rss_mb']:.0f} MB"
     )
 
 
-def best(results: list[dict], circuit: tuple, strategy: str, batch_size: int | None = None):
-    """The fastest measurement of a strategy on a circuit (at one batch size if given)."""
-    rows = [
+def _rows(results: list[dict], circuit: tuple, strategy: str, shots: int | None = None):
+    return [
         r
         for r in results
         if _circuit(r) == circuit
         and r["strategy"] == strategy
-        and (batch_size is None or r["batch_size"] == batch_size)
+        and (shots is None or r.get("shots") == shots)
+    ]
+
+
+def best(
+    results: list[dict],
+    circuit: tuple,
+    strategy: str,
+    batch_size: int | None = None,
+    shots: int | None = None,
+):
+    """The fastest measurement of a strategy on a circuit (at one batch size, shots if given)."""
+    rows = [
+        r
+        for r in _rows(results, circuit, strategy, shots)
+        if batch_size is None or r["batch_size"] == batch_size
     ]
     return max(rows, key=lambda r: r["samples_per_s"]) if rows else None
+
+
+def memory_per_state_mb(results: list[dict], circuit: tuple, strategy: str, shots=None):
+    """Growth of peak RSS per state in a batch, from the smallest to the largest batch size."""
+    rows = sorted(_rows(results, circuit, strategy, shots), key=lambda r: r["batch_size"])
+    if len(rows) < 2:
+        return None
+    first, last = rows[0], rows[-1]
+    growth = (last["peak_rss_mb"] - first["peak_rss_mb"]) / (
+        last["batch_size"] - first["batch_size"]
+    )
+    return max(growth, 1e-3)  # below the resolution of RSS: report the resolution
+
+
+def sampling_ratios(results: list[dict], circuit: tuple) -> dict:
+    """The sampling targets: memory per state against SF's, cost of shots against evolution."""
+    entry = {}
+    for kind in ("homodyne", "fock"):
+        sf_memory = memory_per_state_mb(results, circuit, f"sf_{kind}")
+        for shots in (1, SAMPLING_SHOTS):
+            ours = memory_per_state_mb(results, circuit, f"compiled_{kind}", shots)
+            if sf_memory and ours:
+                entry[f"sf_{kind}_vs_compiled_{kind}_{shots}_shots_memory_per_state"] = (
+                    sf_memory / ours
+                )
+            sf_best = best(results, circuit, f"sf_{kind}")
+            our_best = best(results, circuit, f"compiled_{kind}", shots=shots)
+            if sf_best and our_best:
+                entry[f"compiled_{kind}_{shots}_shots_vs_sf_{kind}_outcomes_per_s"] = (
+                    our_best["outcomes_per_s"] / sf_best["outcomes_per_s"]
+                )
+        evolution = best(results, circuit, "compiled", 256)
+        sampled = best(results, circuit, f"compiled_{kind}", 256, SAMPLING_SHOTS)
+        if evolution and sampled:
+            entry[f"compiled_{kind}_{SAMPLING_SHOTS}_shots_time_vs_evolution_only_batch_256"] = (
+                evolution["samples_per_s"] / sampled["samples_per_s"]
+            )
+    return entry
 
 
 def ratios(results: list[dict]) -> dict:
@@ -230,6 +357,7 @@ def ratios(results: list[dict]) -> dict:
                 entry[f"compiled_vs_dense_roofline_batch_{batch_size}"] = (
                     c["samples_per_s"] / d["samples_per_s"]
                 )
+        entry.update(sampling_ratios(results, circuit))
         out[key] = entry
     return out
 
@@ -249,14 +377,23 @@ def render_markdown(summary: dict) -> str:
     for circuit in dict.fromkeys(_circuit(r) for r in results):
         lines += [
             f"## {circuit[0]} modes, {circuit[1]} layers, cutoff {circuit[2]}\n",
-            "| strategy | batch size | samples/s | peak RSS MB |",
-            "|---|---|---|---|",
+            "| strategy | shots | batch size | samples/s | outcomes/s | peak RSS MB |",
+            "|---|---|---|---|---|---|",
         ]
         for r in results:
             if _circuit(r) == circuit:
                 rate, peak = r["samples_per_s"], r["peak_rss_mb"]
-                lines.append(f"| {r['strategy']} | {r['batch_size']} | {rate:.1f} | {peak:.0f} |")
+                outcomes = f"{r['outcomes_per_s']:.1f}" if "outcomes_per_s" in r else "-"
+                lines.append(
+                    f"| {r['strategy']} | {r.get('shots', '-')} | {r['batch_size']} | {rate:.1f} "
+                    f"| {outcomes} | {peak:.0f} |"
+                )
         lines.append("")
+    lines += [
+        "samples/s counts states (circuit evaluations); outcomes/s counts joint measurement "
+        "outcomes over all modes (states x shots). SF's measurements give one outcome per state "
+        "and run.\n"
+    ]
     lines += ["## Ratios (measured in this run)\n", "| circuit | ratio | value |", "|---|---|---|"]
     for circuit, entry in summary["ratios"].items():
         lines += [f"| {circuit} | {name} | {value:.2f}x |" for name, value in entry.items()]
@@ -273,7 +410,7 @@ def plot(results: list[dict], path: Path) -> None:
     circuits = list(dict.fromkeys(_circuit(r) for r in results))
     figure, axes = plt.subplots(1, len(circuits), figsize=(5 * len(circuits), 4), squeeze=False)
     for axis, circuit in zip(axes[0], circuits, strict=True):
-        for strategy in STRATEGIES:
+        for strategy in ENGINE_STRATEGIES:
             rows = [r for r in results if _circuit(r) == circuit and r["strategy"] == strategy]
             if rows:
                 axis.plot(
@@ -303,10 +440,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-batch", type=int, default=1024, help="largest batch size")
     parser.add_argument("--worker", choices=STRATEGIES, help=argparse.SUPPRESS)
     parser.add_argument("--circuit", help=argparse.SUPPRESS)
+    parser.add_argument("--shots", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         modes, layers, cutoff = map(int, args.circuit.split(","))
-        worker(modes, layers, cutoff, args.worker, args.min_seconds, args.max_batch)
+        worker(modes, layers, cutoff, args.worker, args.min_seconds, args.max_batch, args.shots)
     else:
         run_all(args.output, args.min_seconds, max_batch=args.max_batch)
 
