@@ -11,8 +11,11 @@ rule generate_shard:
         shard=r"\d+",
     conda:
         "../../envs/cvgen.yaml"
-    threads: 1
+    # TF threads (Slurm CPUs) and time limit from the shard (cvgen.resources), memory from
+    # its state-size estimate (cvgen.memory); --set-threads / --set-resources override them.
+    threads: SHARD_THREADS
     resources:
         mem_mb=shard_mem_mb,
+        runtime=shard_runtime,
     script:
         "../../scripts/generate_shard.py"

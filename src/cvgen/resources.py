@@ -1,0 +1,119 @@
+"""What a generation job asks a scheduler for: wall time and threads (memory: cvgen.memory).
+
+A cluster kills a job at its time limit, and bills or places it by the CPUs and memory it asks
+for, so the requests are derived from the shard rather than guessed per rule:
+
+- runtime: start-up plus the shard's samples times a per-sample cost, counted in multiply-adds
+  of the gates on the state (and of the sampling), at rates a little below the slowest measured
+  on the development machine, times a margin, with a floor; `resources.runtime_minutes`
+  overrides it. Each retry (`attempt`) gets that much more time again.
+- threads: the TensorFlow threads (Slurm CPUs) of a job. Clusters hand out memory with CPUs
+  (`resources.mem_mb_per_thread` each), so a job whose memory estimate needs several CPUs' worth
+  gets those CPUs as threads, up to `resources.max_threads`. Such jobs hold large states, the
+  case where TF's intra-op threads pay off; small jobs keep one thread and the workflow runs
+  more of them side by side.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from cvgen.circuits import CircuitSpec, circuit_from_config
+from cvgen.config import shard_ranges
+from cvgen.memory import fitted_batch_size, job_memory_mb
+
+# Start-up of a job on a cluster node: 3.4 s here (interpreter, TF + SF import, program build,
+# tracing of the first batch), but imports from a shared filesystem can take a minute.
+STARTUP_S = 120.0
+# Multiply-adds per second, below the slowest measured per job (one TF thread, development
+# machine): the compiled engine did 3.8e9-1.3e10 on the engine benchmark's circuits, SF's
+# batched backend is bound by a per-op cost of about 0.2 ms per sample instead.
+ENGINE_RATE = {"compiled": 2e9, "sf": 1e9}
+SF_OP_S = 3e-4  # per op and sample (measured 0.15-0.2 ms on the benchmark circuits)
+BATCH_OVERHEAD_S = {"compiled": 2e-3, "sf": 0.05}  # per batch call (measured ~1 ms and ~30 ms)
+# Homodyne sampling: shots x modes x (grid x cutoff + cutoff^modes) operations per sample ran
+# at 9e9-2e10 per second (2-3 modes, 16-64 shots, 1025-2049 grid points).
+SAMPLING_RATE = 5e9
+MARGIN = 3.0  # the time limit over the estimate: slower nodes, busy filesystems
+MIN_RUNTIME_MIN = 10
+
+
+def gate_work(circuit: CircuitSpec) -> float:
+    """Multiply-adds of applying the circuit's gates to one sample's ket of cutoff^modes entries.
+
+    A gate on k modes is a (D^k x D^k) matrix applied to every D^k slice of the state, D^(M+k)
+    multiply-adds; an Interferometer on n modes counts as its n(n-1)/2 beamsplitters and n
+    rotations, the ops SF's compiler turns it into.
+    """
+    state = circuit.cutoff**circuit.modes
+    return sum(state * circuit.cutoff**wires for wires in _gate_wire_counts(circuit))
+
+
+def _gate_wire_counts(circuit: CircuitSpec) -> list[int]:
+    """How many modes each gate of the circuit acts on, in order."""
+    if circuit.gates is not None:
+        ops = [(name, len(wires)) for name, _, wires in circuit.gates]
+    else:
+        import blackbird
+
+        program = blackbird.loads(circuit.blackbird_text)
+        ops = [(op["op"], len(op["modes"])) for op in program.operations]
+    counts = []
+    for name, wires in ops:
+        if name == "Interferometer":
+            counts += [2] * (wires * (wires - 1) // 2) + [1] * wires
+        else:
+            counts.append(wires)
+    return counts
+
+
+def seconds_per_sample(
+    config: dict, circuit: CircuitSpec, batch_size: int, sampling: bool = True
+) -> float:
+    """Estimated compute seconds per sample of a generation job (engine, and sampling)."""
+    engine = config["engine"]
+    seconds = gate_work(circuit) / ENGINE_RATE[engine] + BATCH_OVERHEAD_S[engine] / batch_size
+    if engine == "sf":
+        seconds += SF_OP_S * len(_gate_wire_counts(circuit))
+    if sampling and "homodyne" in config["outputs"]:
+        per_shot = circuit.modes * (
+            config["sampling"]["homodyne"]["grid_points"] * circuit.cutoff
+            + circuit.cutoff**circuit.modes
+        )
+        seconds += config["sampling"]["shots"] * per_shot / SAMPLING_RATE
+    return seconds
+
+
+def estimated_shard_seconds(config: dict, circuit: CircuitSpec | None = None) -> float:
+    """Estimated wall time of the largest generate_shard job, in seconds, without a margin."""
+    circuit = circuit or circuit_from_config(config)
+    batch_size = fitted_batch_size(config, circuit)
+    samples = max(stop - start for start, stop in shard_ranges(config))
+    seconds = STARTUP_S + samples * seconds_per_sample(config, circuit, batch_size)
+    check = config["convergence"]
+    if check["fraction"] > 0:  # the truncation check re-runs a subsample at a higher cutoff
+        rerun = min(samples, max(check["min_samples"], math.ceil(check["fraction"] * samples)))
+        higher = dataclasses.replace(circuit, cutoff=circuit.cutoff + check["extra_cutoff"])
+        seconds += rerun * seconds_per_sample(config, higher, batch_size, sampling=False)
+    return seconds
+
+
+def shard_runtime_minutes(config: dict, circuit: CircuitSpec | None = None) -> int:
+    """Time limit of one generate_shard job: resources.runtime_minutes, else the estimate x3."""
+    override = config["resources"]["runtime_minutes"]
+    if override is not None:
+        return override
+    minutes = MARGIN * estimated_shard_seconds(config, circuit) / 60
+    return max(MIN_RUNTIME_MIN, math.ceil(minutes))
+
+
+def shard_threads(config: dict, memory_mb: int | None = None) -> int:
+    """TensorFlow threads (Slurm CPUs) of one generate_shard job: one per mem_mb_per_thread of
+    its memory estimate, between 1 and resources.max_threads."""
+    if memory_mb is None:
+        circuit = circuit_from_config(config)
+        memory_mb = job_memory_mb(config, fitted_batch_size(config, circuit), circuit)
+    resources = config["resources"]
+    threads = math.ceil(memory_mb / resources["mem_mb_per_thread"])
+    return max(1, min(resources["max_threads"], threads))
