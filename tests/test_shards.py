@@ -6,6 +6,7 @@ import pytest
 
 from conftest import tiny_config
 from cvgen.config import shard_ranges
+from cvgen.convergence import checked_rows
 from cvgen.errors import CvgenError
 from cvgen.shards import (
     Shard,
@@ -37,6 +38,10 @@ def fake_shard(params, index, outputs=None):
         "fock_probs": rng.random((n, 25)).astype(np.float32),
         "norm": rng.random(n).astype(np.float32),
     }
+    rows = checked_rows(params.config, start, stop)
+    convergence = {"rows": rows, "norm": rng.random(len(rows))}
+    for name in ("quad_x", "quad_p", "mean_photon", "fock_probs"):
+        convergence[f"max_{name}"] = convergence[f"mean_{name}"] = rng.random(len(rows))
     return Shard(
         index,
         start,
@@ -45,6 +50,7 @@ def fake_shard(params, index, outputs=None):
         params.drawn.circuit_index[start:stop],
         outputs,
         {"config_hash": params.config_hash, "engine": "sf"},
+        convergence=convergence,
     )
 
 
@@ -67,6 +73,8 @@ def test_shard_round_trip(tmp_path, params):
     for name, values in shard.outputs.items():
         assert read.outputs[name].dtype == values.dtype
         assert np.array_equal(read.outputs[name], values)
+    for name, values in shard.convergence.items():
+        assert np.array_equal(read.convergence[name], values)
     assert read.attrs["config_hash"] == params.config_hash
     verify_shard(read, tmp_path / "1.h5", params, (25, 50), 1)
 
@@ -99,6 +107,9 @@ def test_atomic_write_keeps_the_old_file_until_the_new_one_is_complete(tmp_path)
         (lambda s: s.sample_values.__setitem__((0, 0), 9.0), "parameter values"),
         (lambda s: s.outputs["quad_x"].__setitem__((3, 1), np.nan), "NaN"),
         (lambda s: s.outputs.pop("norm"), "norm"),
+        (lambda s: s.convergence.clear(), "convergence check"),
+        (lambda s: s.convergence.update(rows=s.convergence["rows"] + 1), "convergence check"),
+        (lambda s: s.convergence.pop("max_quad_p"), "convergence check"),
     ],
 )
 def test_verification_rejects_a_bad_shard(params, spoil, message):

@@ -51,7 +51,10 @@ def test_truncation_is_reported_and_can_fail_the_build(tmp_path):
     report = json.loads((warned / "results/t/report.json").read_text())
     below = report["truncation"]["samples_below_threshold"]
     assert 0 < below == sum(r["norm_below_threshold"] for r in report["performance"]["shards"])
-    assert "samples below norm_threshold 0.99" in (warned / "results/t/report.md").read_text()
+    markdown = (warned / "results/t/report.md").read_text()
+    assert "samples below norm_threshold 0.99" in markdown
+    assert not report["convergence"]["within_tolerance"]
+    assert "### Convergence check" in markdown and "**over** the tolerance" in markdown
 
     result = run(failed, on_truncation="fail")
     assert result.returncode != 0
@@ -59,6 +62,19 @@ def test_truncation_is_reported_and_can_fail_the_build(tmp_path):
     assert errors and all("norm_threshold 0.99" in line for line in errors)
     assert not list((failed / "results/t").glob("shards/*.h5"))
     assert not (failed / "results/t/dataset.h5").exists()
+
+
+@pytest.mark.slow
+def test_convergence_over_tolerance_fails_the_build_with_on_truncation_fail(tmp_path):
+    """Norms pass a lax threshold, yet the outputs move at a higher cutoff: the job fails."""
+    result = run(tmp_path, on_truncation="fail", norm_threshold=0.01)
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("cvgen error:")]
+    assert errors and all(
+        "from cutoff 3 to 7, over convergence.tolerance 0.01" in e for e in errors
+    )
+    assert all("moves by up to" in line and "raise circuit.cutoff" in line for line in errors)
+    assert not list((tmp_path / "results/t").glob("shards/*.h5"))
 
 
 def test_nan_output_fails_naming_the_samples_and_the_likely_cause():

@@ -110,6 +110,26 @@ def test_report_explains_the_run(template_build):
         assert (results / "report" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_convergence_check_reaches_the_dataset_and_the_report(template_build):
+    workdir, config = template_build
+    results = workdir / "results/tiny"
+    dataset = read_dataset(results / "dataset.h5")
+    check = dataset.convergence
+    assert check["reference_cutoff"] == 10 and len(check["rows"]) == 3 * 8  # min_samples a shard
+    assert np.all(np.diff(check["rows"]) > 0) and check["rows"][-1] < 60
+    for name in ("quad_x", "quad_p", "mean_photon", "fock_probs"):
+        worst = dataset.attrs[f"convergence_max_abs_deviation_{name}"]
+        assert worst == check[f"max_{name}"].max() > 0
+    report = json.loads((results / "report.json").read_text())["convergence"]
+    assert report["samples"] == 24 and set(report["outputs"]) == {
+        "quad_x",
+        "quad_p",
+        "mean_photon",
+        "fock_probs",
+    }
+    assert "### Convergence check" in (results / "report.md").read_text()
+
+
 def test_compiled_engine_builds_the_same_dataset(template_build, tmp_path):
     workdir, _ = template_build
     build(tmp_path, {**TEMPLATE_CONFIG, "engine": "compiled"})

@@ -45,6 +45,16 @@ def build_parser() -> argparse.ArgumentParser:
     step.add_argument("--plots", required=True, help="folder for the PNG plots")
     step.add_argument("benchmarks", nargs="*", help="Snakemake benchmark TSVs, in shard order")
 
+    step = steps.add_parser(
+        "suggest-cutoff",
+        help="smallest cutoff whose outputs move by at most a tolerance at a higher cutoff",
+    )
+    step.add_argument("--config", required=True, help="YAML config file")
+    step.add_argument("--tolerance", type=float, help="default: the config's convergence.tolerance")
+    step.add_argument("--samples", type=int, default=16, help="seeded samples re-run (16)")
+    step.add_argument("--from", dest="first", type=int, default=3, help="first cutoff tried (3)")
+    step.add_argument("--to", dest="last", type=int, default=30, help="last cutoff tried (30)")
+
     step = steps.add_parser("config", help="print the config a dataset was built from (YAML)")
     step.add_argument("dataset", help="a dataset.h5 (or params.h5) file")
     return parser
@@ -69,6 +79,19 @@ def run(args: argparse.Namespace) -> None:
         from cvgen.report import build_report
 
         build_report(args.dataset, args.json, args.markdown, args.plots, args.benchmarks)
+    elif args.step == "suggest-cutoff":
+        from cvgen.config import load_config
+        from cvgen.convergence import render_suggestion, suggest_for_config
+
+        found = suggest_for_config(
+            load_config(args.config), args.tolerance, args.samples, args.first, args.last
+        )
+        print(render_suggestion(found))
+        if not found["cutoff"]:
+            raise CvgenError(
+                f"no cutoff up to {args.last} meets the tolerance {found['tolerance']:g}; try "
+                f"--to higher, or narrow the parameter distributions"
+            )
     elif args.step == "config":
         print(dataset_config_yaml(args.dataset), end="")
 

@@ -14,6 +14,7 @@ import yaml
 
 from cvgen.circuits import circuit_from_config
 from cvgen.config import shard_ranges, total_samples
+from cvgen.convergence import checked_outputs
 from cvgen.errors import CvgenError
 from cvgen.observables import HBAR
 from cvgen.provenance import provenance_attrs
@@ -48,6 +49,7 @@ SHARD_FIELDS = (
     "steady_samples",
     "compute_s",
     "norm_below_threshold",
+    "convergence_s",
 )
 
 
@@ -68,6 +70,7 @@ def aggregate(params_path: str | Path, shard_paths: list[str | Path], output: st
         outputs = handle.create_group("outputs")
         table: dict[str, list] = {name: [] for name in (*SHARD_FIELDS, "host")}
         summaries: dict[str, np.ndarray] = {}
+        checks: list[dict[str, np.ndarray]] = []
         for index, (path, expected) in enumerate(zip(shard_paths, ranges, strict=True)):
             shard = read_shard(path)
             verify_shard(shard, path, params, expected, index)
@@ -78,7 +81,9 @@ def aggregate(params_path: str | Path, shard_paths: list[str | Path], output: st
             for name in table:
                 table[name].append(shard.attrs[name])
             summaries = combine_summaries(summaries, shard.summaries)
+            checks.append(shard.convergence)
         _write_summaries(handle, summaries, config, params.blackbird_text, n_samples)
+        _write_convergence(handle, checks, config)
         provenance = handle.create_group("provenance/shards")
         for name, values in table.items():
             kind = h5py.string_dtype() if isinstance(values[0], str) else None
@@ -103,12 +108,41 @@ def _write_attrs(handle: h5py.File, params) -> None:
             "n_circuits": config["n_circuits"],
             "modes": modes,
             "cutoff": circuit["cutoff"],
+            "truncation": circuit["truncation"],
             "dtype": circuit["dtype"],
             "hbar": HBAR,
             "outputs": json.dumps(config["outputs"]),
             "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
     )
+
+
+def _write_convergence(handle: h5py.File, checks: list[dict], config: dict) -> None:
+    """Every shard's re-run samples in one group; per output, the worst and mean deviation also
+    as root attributes (convergence_{max,mean}_abs_deviation_{output})."""
+    group = handle.create_group("convergence")
+    settings = config["convergence"]
+    cutoff = config["circuit"]["cutoff"]
+    group.attrs.update(
+        {
+            "cutoff": cutoff,
+            "reference_cutoff": cutoff + settings["extra_cutoff"],
+            "tolerance": settings["tolerance"],
+        }
+    )
+    if not any(checks):
+        handle.attrs["convergence_samples"] = 0
+        return
+    for name in checks[0]:
+        group.create_dataset(name, data=np.concatenate([check[name] for check in checks]))
+    attrs = {
+        "convergence_samples": len(group["rows"]),
+        "convergence_reference_cutoff": cutoff + settings["extra_cutoff"],
+    }
+    for name in checked_outputs(config["outputs"]):
+        attrs[f"convergence_max_abs_deviation_{name}"] = float(group[f"max_{name}"][()].max())
+        attrs[f"convergence_mean_abs_deviation_{name}"] = float(group[f"mean_{name}"][()].mean())
+    handle.attrs.update(attrs)
 
 
 def _write_summaries(handle: h5py.File, summaries: dict, config: dict, blackbird, n_samples):
@@ -159,6 +193,7 @@ class Dataset:
     attrs: dict
     shards: dict[str, np.ndarray]
     summaries: dict[str, np.ndarray]  # exact distributions behind sampled outputs
+    convergence: dict  # re-run samples and their deviations at a higher cutoff, with settings
     sampling: dict  # shots, quadrature angles and homodyne grid, when outputs are sampled
 
 
@@ -181,6 +216,10 @@ def read_dataset(path: str | Path) -> Dataset:
             shards={name: _array(data) for name, data in handle["provenance/shards"].items()},
             summaries={name: data[()] for name, data in handle["summaries"].items()},
             sampling=dict(handle["summaries"].attrs),
+            convergence={
+                **dict(handle["convergence"].attrs),
+                **{name: data[()] for name, data in handle["convergence"].items()},
+            },
         )
 
 

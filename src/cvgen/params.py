@@ -33,8 +33,12 @@ class DrawnParameters:
 
     def batch_args(self, start: int, stop: int) -> dict[str, np.ndarray]:
         """Values of every parameter for samples [start, stop), as engine `args` arrays."""
-        args = {name: self.sample_values[start:stop, j] for j, name in enumerate(self.sample_names)}
-        circuits = self.circuit_index[start:stop]
+        return self.args_at(slice(start, stop))
+
+    def args_at(self, rows) -> dict[str, np.ndarray]:
+        """Values of every parameter for the samples `rows` (a slice or an index array)."""
+        args = {name: self.sample_values[rows, j] for j, name in enumerate(self.sample_names)}
+        circuits = self.circuit_index[rows]
         for j, name in enumerate(self.circuit_names):
             args[name] = self.circuit_values[circuits, j]
         return args

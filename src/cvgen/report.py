@@ -14,11 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
+from cvgen.convergence import checked_outputs
 from cvgen.dataset import Dataset, read_dataset
 
 log = logging.getLogger(__name__)
 
-PLOTS = ("throughput", "timeline", "norm", "outputs", "sampling", "correlation")
+PLOTS = ("throughput", "timeline", "norm", "convergence", "outputs", "sampling", "correlation")
 NORM_THRESHOLDS = (0.999, 0.99, 0.9)
 # What the first batch of a job pays once, per engine.
 FIRST_BATCH_SETUP = {
@@ -130,6 +131,7 @@ def summarise(dataset: Dataset, benchmarks: list[dict] = ()) -> dict:
             "norm_median": float(np.median(norm)),
             **{f"fraction_norm_below_{t}": float(np.mean(norm < t)) for t in NORM_THRESHOLDS},
         },
+        "convergence": convergence_summary(dataset),
         "outputs": {
             name: _statistics(values)
             for name, values in dataset.outputs.items()
@@ -137,6 +139,29 @@ def summarise(dataset: Dataset, benchmarks: list[dict] = ()) -> dict:
         },
         "sampling": sampling_summary(dataset),
     }
+
+
+def convergence_summary(dataset: Dataset) -> dict:
+    """The truncation check: per output, how far re-run samples moved at the higher cutoff."""
+    check = dataset.convergence
+    summary = {
+        "cutoff": int(check["cutoff"]),
+        "reference_cutoff": int(check["reference_cutoff"]),
+        "tolerance": float(check["tolerance"]),
+        "samples": len(check["rows"]) if "rows" in check else 0,
+        "outputs": {},
+    }
+    for name in checked_outputs(dataset.config["outputs"]):
+        if f"max_{name}" in check:
+            largest = check[f"max_{name}"]
+            summary["outputs"][name] = {
+                "max_abs_deviation": float(largest.max()),
+                "mean_abs_deviation": float(check[f"mean_{name}"].mean()),
+                "worst_sample": int(check["rows"][np.argmax(largest)]),
+            }
+    worst = [entry["max_abs_deviation"] for entry in summary["outputs"].values()]
+    summary["within_tolerance"] = bool(worst) and max(worst) <= summary["tolerance"]
+    return summary
 
 
 def sampling_summary(dataset: Dataset) -> dict | None:
@@ -301,8 +326,33 @@ def plot_all(dataset: Dataset, report: dict, plot_dir: Path) -> None:
         np.atleast_1d(axes)[0].text(0.5, 0.5, "no per-mode outputs requested", ha="center")
     figure.suptitle("Distribution of the outputs over the dataset")
     _save(figure, plot_dir / "outputs.png")
+    _plot_convergence(dataset, report["convergence"], plot_dir / "convergence.png")
     _plot_sampled_marginals(dataset, plot_dir / "sampling.png")
     _plot_correlation(dataset, report["sampling"], plot_dir / "correlation.png")
+
+
+def _plot_convergence(dataset: Dataset, convergence: dict, path: Path) -> None:
+    """Per re-run sample: how far each output moved at the higher cutoff, against 1 - norm."""
+    if not convergence["outputs"]:
+        _placeholder(path, "convergence check switched off (convergence.fraction: 0)")
+        return
+    import matplotlib.pyplot as plt
+
+    check = dataset.convergence
+    loss = np.maximum(1.0 - check["norm"].astype(np.float64), 1e-16)
+    figure, axis = plt.subplots(figsize=(6, 4))
+    for name in convergence["outputs"]:
+        axis.scatter(loss, np.maximum(check[f"max_{name}"], 1e-16), s=12, label=name, alpha=0.7)
+    axis.axhline(convergence["tolerance"], color="tab:red", linestyle="--", label="tolerance")
+    axis.set_xscale("log")
+    axis.set_yscale("log")
+    axis.set(
+        xlabel=f"1 - norm at cutoff {convergence['cutoff']}",
+        ylabel=f"max |change| at cutoff {convergence['reference_cutoff']}",
+        title="Truncation error of re-run samples against their lost probability",
+    )
+    axis.legend(fontsize=7)
+    _save(figure, path)
 
 
 def _plot_sampled_marginals(dataset: Dataset, path: Path) -> None:
@@ -459,7 +509,9 @@ def render_markdown(report: dict, plot_dir: Path, base: Path) -> str:
     lines += [
         f"| fraction below {t} | {trunc[f'fraction_norm_below_{t}']:.4f} |" for t in NORM_THRESHOLDS
     ]
-    lines += ["", f"![norm]({rel / 'norm.png'})", "", "## Outputs", ""]
+    lines += ["", f"![norm]({rel / 'norm.png'})", ""]
+    lines += _convergence_markdown(report["convergence"], rel)
+    lines += ["## Outputs", ""]
     if report["outputs"]:
         lines += ["| output | mode | mean | std | min | max |", "|---|---|---|---|---|---|"]
         for name, stats in report["outputs"].items():
@@ -472,6 +524,40 @@ def render_markdown(report: dict, plot_dir: Path, base: Path) -> str:
     if report["sampling"]:
         lines += _sampling_markdown(report["sampling"], rel)
     return "\n".join(lines)
+
+
+def _convergence_markdown(convergence: dict, rel: Path) -> list[str]:
+    """The convergence section: the measured truncation error of each output."""
+    lines = ["### Convergence check", ""]
+    if not convergence["outputs"]:
+        return lines + [
+            "Switched off (`convergence.fraction: 0`): the truncation error of this "
+            "dataset was not measured.",
+            "",
+        ]
+    verdict = "within" if convergence["within_tolerance"] else "**over**"
+    lines += [
+        f"{convergence['samples']} seeded samples (spread over all shards) were re-run at cutoff "
+        f"{convergence['reference_cutoff']} instead of {convergence['cutoff']}. How far an "
+        "output moves estimates its truncation error (the part a higher cutoff removes; the "
+        f"reference is truncated too). The largest change is {verdict} the tolerance "
+        f"{convergence['tolerance']:g}.",
+        "",
+        "| output | max abs deviation | mean abs deviation | worst sample |",
+        "|---|---|---|---|",
+    ]
+    for name, entry in convergence["outputs"].items():
+        lines.append(
+            f"| {name} | {entry['max_abs_deviation']:.3g} | {entry['mean_abs_deviation']:.3g} "
+            f"| {entry['worst_sample']} |"
+        )
+    if not convergence["within_tolerance"]:
+        lines += [
+            "",
+            "Raise `circuit.cutoff` (`cvgen suggest-cutoff --config CONFIG` finds the "
+            "smallest that meets the tolerance) or narrow the parameter distributions.",
+        ]
+    return lines + ["", f"![convergence]({rel / 'convergence.png'})", ""]
 
 
 def _sampling_markdown(sampling: dict, rel: Path) -> list[str]:

@@ -21,6 +21,7 @@ import h5py
 import numpy as np
 
 from cvgen.circuits import circuit_from_config
+from cvgen.convergence import checked_outputs, checked_rows
 from cvgen.errors import CvgenError
 from cvgen.params import DrawnParameters
 from cvgen.sampling import summary_names
@@ -127,6 +128,7 @@ class Shard:
     outputs: dict[str, np.ndarray]
     attrs: dict = field(default_factory=dict)
     summaries: dict[str, np.ndarray] = field(default_factory=dict)  # see cvgen.sampling
+    convergence: dict[str, np.ndarray] = field(default_factory=dict)  # see cvgen.convergence
 
 
 def write_shard(path: str | Path, shard: Shard) -> None:
@@ -144,6 +146,9 @@ def write_shard(path: str | Path, shard: Shard) -> None:
         summaries = handle.create_group("summaries")
         for name, values in shard.summaries.items():
             summaries.create_dataset(name, data=values)
+        convergence = handle.create_group("convergence")
+        for name, values in shard.convergence.items():
+            convergence.create_dataset(name, data=values)
 
 
 def read_shard(path: str | Path) -> Shard:
@@ -160,6 +165,7 @@ def read_shard(path: str | Path) -> Shard:
                 outputs={name: data[()] for name, data in handle["outputs"].items()},
                 attrs=attrs,
                 summaries={name: data[()] for name, data in handle["summaries"].items()},
+                convergence={name: data[()] for name, data in handle["convergence"].items()},
             )
         except (KeyError, OSError) as err:
             raise CvgenError(
@@ -211,3 +217,14 @@ def verify_shard(
     missing = [name for name in expected if name not in shard.summaries]
     if missing:
         raise CvgenError(f"shard {path} lacks the sampling summary {missing[0]!r}; {fix}")
+    check = shard.convergence
+    rows = checked_rows(params.config, shard.start, shard.stop)
+    names = [
+        "norm",
+        *(f"{k}_{n}" for k in ("max", "mean") for n in checked_outputs(params.config["outputs"])),
+    ]
+    if len(rows) and not (
+        np.array_equal(check.get("rows"), rows)
+        and all(name in check and len(check[name]) == len(rows) for name in names)
+    ):
+        raise CvgenError(f"shard {path} lacks its convergence check; {fix}")

@@ -14,6 +14,7 @@ import numpy as np
 
 from cvgen.circuits import circuit_from_config
 from cvgen.config import config_hash, shard_ranges, total_samples, validate_config
+from cvgen.convergence import check_shard, enforce_tolerance
 from cvgen.errors import CvgenError
 from cvgen.memory import fitted_batch_size
 from cvgen.params import draw_parameters
@@ -92,6 +93,11 @@ def generate_shard(params_path: str | Path, index: int, output: str | Path, thre
     truncated = _check_truncation(outputs["norm"], start, config)
     if sampler:
         _check_grid(summaries, config)
+    clock = time.perf_counter()
+    check = check_shard(config, circuit, params.drawn, outputs, start, stop, batch_size)
+    if check:
+        enforce_tolerance(check, config, circuit, params.drawn)
+    convergence_s = time.perf_counter() - clock
     first_count = min(batch_size, stop - start)
     attrs = {
         **provenance_attrs(),
@@ -109,6 +115,7 @@ def generate_shard(params_path: str | Path, index: int, output: str | Path, thre
         "steady_samples": (stop - start) - first_count,
         "compute_s": compute_s,
         "norm_below_threshold": truncated,
+        "convergence_s": convergence_s,
         "finished_unix": time.time(),  # computing done; the write follows
     }
     rows = slice(start, stop)
@@ -122,6 +129,7 @@ def generate_shard(params_path: str | Path, index: int, output: str | Path, thre
         outputs,
         attrs,
         summaries,
+        check.arrays() if check else {},
     )
     write_shard(output, shard)
     log.info(

@@ -37,6 +37,11 @@ rule performance_report:
             caption="../report/norm.rst",
             category="Truncation",
         ),
+        convergence=report(
+            f"{RESULTS}/report/convergence.png",
+            caption="../report/convergence.rst",
+            category="Truncation",
+        ),
         outputs=report(
             f"{RESULTS}/report/outputs.png",
             caption="../report/outputs.rst",

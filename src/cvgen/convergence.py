@@ -1,0 +1,293 @@
+"""How wrong is the cutoff? Re-run a few samples at a higher cutoff and measure how far they move.
+
+Fock-space truncation is silent: a norm of 0.98 can hide errors of 0.05 in <x>. Every shard
+re-runs a seeded subsample of its samples at `cutoff + extra_cutoff` and records, per sample and
+output, the largest and the mean absolute deviation over the output's components. The reference
+is itself truncated, so a deviation estimates the error of the dataset's cutoff by the part of it
+that raising the cutoff by `extra_cutoff` removes (nearly all of it when errors fall quickly with
+the cutoff).
+
+`suggest_cutoff` runs the same comparison at rising cutoffs to find the smallest one that meets
+a tolerance (`cvgen suggest-cutoff`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+
+import numpy as np
+
+from cvgen.circuits import CircuitSpec
+from cvgen.errors import CvgenError
+from cvgen.params import DrawnParameters
+
+log = logging.getLogger(__name__)
+
+CHECKABLE_OUTPUTS = ("quad_x", "quad_p", "mean_photon", "fock_probs")
+DEFAULT_CHECKED = ("quad_x", "quad_p", "mean_photon")
+CONVERGENCE_STREAM = 4  # streams 0-3 draw parameters and sampling uniforms
+SEARCH_STEPS = 12  # cutoffs tried above the dataset's before a failure gives up suggesting one
+SEARCH_BUDGET = 2**24  # amplitudes per batch when searching for a cutoff (~130 MB at complex64)
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvergenceCheck:
+    """One shard's check: which samples, at which cutoffs, and how far each output moved."""
+
+    rows: np.ndarray  # dataset indices of the re-run samples
+    norm: np.ndarray  # their norm at the dataset's cutoff
+    cutoff: int
+    reference_cutoff: int
+    max_deviation: dict[str, np.ndarray]  # per re-run sample: max |output - reference|
+    mean_deviation: dict[str, np.ndarray]  # per re-run sample: mean over the output's components
+
+    def worst(self) -> tuple[str, float]:
+        """The output that moved most, and by how much."""
+        name = max(self.max_deviation, key=lambda n: float(self.max_deviation[n].max()))
+        return name, float(self.max_deviation[name].max())
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Flat arrays for an HDF5 group: rows, norm, max_{output}, mean_{output}."""
+        flat = {"rows": self.rows, "norm": self.norm}
+        flat.update({f"max_{name}": v for name, v in self.max_deviation.items()})
+        flat.update({f"mean_{name}": v for name, v in self.mean_deviation.items()})
+        return flat
+
+
+def checked_outputs(outputs: list[str]) -> tuple[str, ...]:
+    """The outputs a check compares: the dataset's own checkable ones, else <x>, <p> and <n>."""
+    return tuple(name for name in outputs if name in CHECKABLE_OUTPUTS) or DEFAULT_CHECKED
+
+
+def checked_rows(config: dict, start: int, stop: int) -> np.ndarray:
+    """The seeded subsample of samples [start, stop) a shard re-runs (empty when switched off)."""
+    settings = config["convergence"]
+    size = stop - start
+    if settings["fraction"] == 0:
+        return np.zeros(0, dtype=np.int64)
+    count = min(size, max(settings["min_samples"], math.ceil(settings["fraction"] * size)))
+    rng = np.random.default_rng(np.random.SeedSequence([config["seed"], CONVERGENCE_STREAM, start]))
+    return start + np.sort(rng.choice(size, count, replace=False)).astype(np.int64)
+
+
+def amplitudes_per_sample(modes: int, cutoff: int) -> int:
+    """Size of a sample's state plus a two-mode gate: what a batch's memory scales with."""
+    return cutoff**modes + (cutoff**4 if modes > 1 else 0)
+
+
+def outputs_at_cutoff(
+    engine_name: str,
+    circuit: CircuitSpec,
+    cutoff: int,
+    drawn: DrawnParameters,
+    rows: np.ndarray,
+    names: tuple[str, ...],
+    budget: int,
+) -> dict[str, np.ndarray]:
+    """`names` (and norm) of samples `rows`, simulated at `cutoff` in batches of at most
+    `budget` amplitudes (so a higher cutoff takes no more memory than the main run)."""
+    from cvgen.engines import make_engine
+
+    circuit = dataclasses.replace(circuit, cutoff=cutoff)
+    batch = int(min(len(rows), max(1, budget // amplitudes_per_sample(circuit.modes, cutoff))))
+    engine = make_engine(engine_name, circuit, batch, drawn.circuit_names, outputs=(*names, "norm"))
+    parts = [
+        engine.observables(drawn.args_at(rows[i : i + batch]), len(rows[i : i + batch]))
+        for i in range(0, len(rows), batch)
+    ]
+    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+
+
+def deviations(
+    values: dict[str, np.ndarray], reference: dict[str, np.ndarray], names, modes: int, cutoff: int
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Per sample, the max and mean absolute deviation of each output from the reference.
+
+    Fock probabilities are compared on the basis states both cutoffs share.
+    """
+    largest, mean = {}, {}
+    for name in names:
+        ours, theirs = np.asarray(values[name], np.float64), np.asarray(reference[name], np.float64)
+        if name == "fock_probs":
+            upper = round(theirs.shape[1] ** (1 / modes))
+            box = theirs.reshape(len(theirs), *[upper] * modes)
+            theirs = box[(slice(None), *[slice(0, cutoff)] * modes)].reshape(len(theirs), -1)
+        difference = np.abs(ours - theirs).reshape(len(ours), -1)
+        largest[name], mean[name] = difference.max(axis=1), difference.mean(axis=1)
+    return largest, mean
+
+
+def check_shard(
+    config: dict,
+    circuit: CircuitSpec,
+    drawn: DrawnParameters,
+    outputs: dict[str, np.ndarray],
+    start: int,
+    stop: int,
+    batch_size: int,
+) -> ConvergenceCheck | None:
+    """Re-run the shard's seeded subsample at the higher cutoff and compare (None when off).
+
+    Outputs the dataset already holds are compared as written; others (when the dataset keeps
+    none of <x>, <p>, <n>, fock_probs) are computed at the dataset's cutoff too.
+    """
+    rows = checked_rows(config, start, stop)
+    if not len(rows):
+        return None
+    names = checked_outputs(config["outputs"])
+    budget = batch_size * amplitudes_per_sample(circuit.modes, circuit.cutoff)
+    engine_name = config["engine"]
+    if all(name in outputs for name in names):
+        values = {name: outputs[name][rows - start] for name in (*names, "norm")}
+    else:
+        values = outputs_at_cutoff(engine_name, circuit, circuit.cutoff, drawn, rows, names, budget)
+    reference_cutoff = circuit.cutoff + config["convergence"]["extra_cutoff"]
+    reference = outputs_at_cutoff(
+        engine_name, circuit, reference_cutoff, drawn, rows, names, budget
+    )
+    largest, mean = deviations(values, reference, names, circuit.modes, circuit.cutoff)
+    return ConvergenceCheck(
+        rows, np.asarray(values["norm"]), circuit.cutoff, reference_cutoff, largest, mean
+    )
+
+
+def enforce_tolerance(
+    check: ConvergenceCheck, config: dict, circuit: CircuitSpec, drawn: DrawnParameters
+) -> None:
+    """Warn, or fail with on_truncation: fail, when an output moved more than the tolerance."""
+    tolerance = config["convergence"]["tolerance"]
+    name, worst = check.worst()
+    if worst <= tolerance:
+        log.info(
+            "convergence: outputs move by at most %.2e (%s) from cutoff %d to %d on %d samples",
+            *(worst, name, check.cutoff, check.reference_cutoff, len(check.rows)),
+        )
+        return
+    sample = int(check.rows[np.argmax(check.max_deviation[name])])
+    hardest = check.rows[np.argsort(-check.max_deviation[name])[:4]]
+    settings = config["convergence"]
+    found = suggest_cutoff(
+        config["engine"],
+        circuit,
+        drawn,
+        hardest,
+        tolerance,
+        settings["extra_cutoff"],
+        range(check.cutoff + 1, check.cutoff + SEARCH_STEPS + 1),
+    )
+    suggestion = (
+        f"raise circuit.cutoff to {found['cutoff']} (it meets the tolerance on this shard's "
+        f"worst samples)"
+        if found["cutoff"]
+        else f"raise circuit.cutoff above {check.cutoff + SEARCH_STEPS}"
+    )
+    message = (
+        f"convergence: {name} moves by up to {worst:.3g} (sample {sample}; mean "
+        f"{float(check.mean_deviation[name].mean()):.3g}) from cutoff {check.cutoff} to "
+        f"{check.reference_cutoff}, over convergence.tolerance {tolerance}: {suggestion}, or "
+        f"narrow the parameter distributions"
+    )
+    if config["on_truncation"] == "fail":
+        raise CvgenError(message)
+    log.warning("%s", message)
+
+
+def suggest_cutoff(
+    engine_name: str,
+    circuit: CircuitSpec,
+    drawn: DrawnParameters,
+    rows: np.ndarray,
+    tolerance: float,
+    extra_cutoff: int,
+    cutoffs,
+) -> dict:
+    """The smallest cutoff among `cutoffs` (rising) whose outputs move by at most `tolerance`
+    when it is raised by `extra_cutoff`, on samples `rows`; with the table of every tried one."""
+    names = DEFAULT_CHECKED
+    cache: dict[int, dict[str, np.ndarray]] = {}
+
+    def at(cutoff: int) -> dict[str, np.ndarray]:
+        if cutoff not in cache:
+            cache[cutoff] = outputs_at_cutoff(
+                engine_name, circuit, cutoff, drawn, rows, names, SEARCH_BUDGET
+            )
+        return cache[cutoff]
+
+    table = []
+    for cutoff in cutoffs:
+        largest, _ = deviations(at(cutoff), at(cutoff + extra_cutoff), names, circuit.modes, cutoff)
+        worst = max(float(v.max()) for v in largest.values())
+        table.append(
+            {
+                "cutoff": cutoff,
+                "max_deviation": worst,
+                "min_norm": float(at(cutoff)["norm"].min()),
+                **{name: float(v.max()) for name, v in largest.items()},
+            }
+        )
+        log.info(
+            "cutoff %d: outputs move by up to %.2e against cutoff %d",
+            *(cutoff, worst, cutoff + extra_cutoff),
+        )
+        if worst <= tolerance:
+            return {"cutoff": cutoff, "table": table}
+    return {"cutoff": None, "table": table}
+
+
+def suggest_for_config(
+    config: dict, tolerance: float | None, samples: int, first_cutoff: int, last_cutoff: int
+) -> dict:
+    """`suggest_cutoff` for a config, on `samples` seeded samples of its dataset (the config's
+    engine, truncation and extra_cutoff; its tolerance unless one is given)."""
+    from cvgen.circuits import circuit_from_config
+    from cvgen.config import total_samples
+    from cvgen.engines import configure_tensorflow
+    from cvgen.params import draw_parameters
+
+    if first_cutoff < 2 or last_cutoff < first_cutoff:
+        raise CvgenError(
+            f"cutoffs {first_cutoff}..{last_cutoff} are no range; give 2 <= --from <= --to"
+        )
+    tf = configure_tensorflow(1)
+    tf.get_logger().setLevel(logging.ERROR)  # one engine per cutoff: retracing is expected
+    circuit = circuit_from_config(config)
+    drawn = draw_parameters(
+        circuit.parameter_names,
+        config["parameters"],
+        config["seed"],
+        config["n_circuits"],
+        config["samples_per_circuit"],
+    )
+    total = total_samples(config)
+    rng = np.random.default_rng(np.random.SeedSequence([config["seed"], CONVERGENCE_STREAM]))
+    rows = np.sort(rng.choice(total, min(samples, total), replace=False))
+    tolerance = config["convergence"]["tolerance"] if tolerance is None else tolerance
+    extra = config["convergence"]["extra_cutoff"]
+    found = suggest_cutoff(
+        config["engine"],
+        circuit,
+        drawn,
+        rows,
+        tolerance,
+        extra,
+        range(first_cutoff, last_cutoff + 1),
+    )
+    return {**found, "tolerance": tolerance, "extra_cutoff": extra, "samples": len(rows)}
+
+
+def render_suggestion(found: dict) -> str:
+    """The table of tried cutoffs and the verdict, for the terminal."""
+    names = DEFAULT_CHECKED
+    lines = [
+        f"max |change| of each output when the cutoff is raised by {found['extra_cutoff']}, on "
+        f"{found['samples']} seeded samples (tolerance {found['tolerance']:g})",
+        " ".join(f"{h:>12}" for h in ("cutoff", *names, "min norm")),
+    ]
+    for row in found["table"]:
+        values = [f"{row[name]:12.3e}" for name in names]
+        lines.append(f"{row['cutoff']:>12} {' '.join(values)} {row['min_norm']:12.6f}")
+    if found["cutoff"]:
+        lines.append(f"suggested cutoff: {found['cutoff']}")
+    return "\n".join(lines)
