@@ -223,8 +223,16 @@ class Sampler:
         count = int(kets.shape[0])
         stop = start + count
         shots, modes = self.spec.shots, self.modes
-        homodyne_u = sampling_uniforms(self.seed, HOMODYNE_STREAM, start, stop, (shots, modes))
-        fock_u = sampling_uniforms(self.seed, FOCK_STREAM, start, stop, (shots,))
+        homodyne_u = (
+            sampling_uniforms(self.seed, HOMODYNE_STREAM, start, stop, (shots, modes))
+            if self.spec.homodyne
+            else np.zeros((count, shots, modes))  # unused: the traced function skips them
+        )
+        fock_u = (
+            sampling_uniforms(self.seed, FOCK_STREAM, start, stop, (shots,))
+            if self.spec.fock
+            else np.zeros((count, shots))
+        )
         tensors = self._draw(kets, homodyne_u, fock_u)
         values = {name: tensor.numpy() for name, tensor in tensors.items()}
         outputs = {}
