@@ -1,18 +1,24 @@
 # The two README commands: `make run` builds the default dataset and report, `make test` runs
-# the test suite. Both create .venv and install the pinned stack on first use.
+# the test suite. Both create .venv and install the pinned stack on first use. `make slurm-test`
+# runs the workflow on a real, private one-node Slurm (tests/slurm/run.sh; root and apt-get).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+SLURM_INSTALLED := $(VENV)/.installed-slurm
 CORES ?= all
 
-.PHONY: run test lint bench report-html clean
+.PHONY: run test slurm-test lint bench report-html clean
 
 run: $(INSTALLED)
 	$(BIN)/snakemake --cores $(CORES)
 
 test: $(INSTALLED)
 	$(BIN)/pytest
+
+# Bounded: the test stops the daemons it started on any exit, TERM from timeout included.
+slurm-test: $(SLURM_INSTALLED)
+	timeout -k 30 570 tests/slurm/run.sh
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
@@ -31,6 +37,10 @@ $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@
+
+$(SLURM_INSTALLED): $(INSTALLED)
+	$(BIN)/python -m pip install --quiet -e ".[test,slurm]"
 	touch $@
 
 clean:
