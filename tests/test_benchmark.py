@@ -21,6 +21,7 @@ def test_benchmark_measures_every_strategy(tmp_path):
     assert ratios["compiled_best_vs_sf_batched_best"] > 1  # a loose sanity bound, not a target
     assert ratios["compiled_homodyne_16_shots_vs_sf_homodyne_outcomes_per_s"] > 1
     assert "sf_homodyne_vs_compiled_homodyne_1_shots_memory_per_state" in ratios
+    assert ratios["compiled_homodyne_16_shots_time_vs_one_evolution"] > 0
     assert json.loads((tmp_path / "engines.json").read_text()) == summary
     assert "| compiled | - | 8 |" in (tmp_path / "engines.md").read_text()
     assert (tmp_path / "engines.png").read_bytes()[:4] == b"\x89PNG"
