@@ -18,7 +18,7 @@ test: $(INSTALLED)
 
 # Bounded: the test stops the daemons it started on any exit, TERM from timeout included.
 slurm-test: $(SLURM_INSTALLED)
-	timeout -k 30 570 tests/slurm/run.sh
+	timeout -k 90 570 tests/slurm/run.sh
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .

@@ -40,12 +40,14 @@ if [ -e "$CONF" ] && ! grep -qF "$MARK" "$CONF"; then
 fi
 
 # --- Slurm from Debian, without letting package scripts start any service -------------------
-if ! command -v slurmctld slurmd sbatch munged setpriv >/dev/null; then
+installed() { for tool in "$@"; do command -v "$tool" >/dev/null || return 1; done; }
+if ! installed slurmctld slurmd sbatch munged; then
     say "apt-get install munge slurmctld slurmd slurm-client"
     guard=""
     if [ ! -e /usr/sbin/policy-rc.d ]; then
         printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d
         guard=/usr/sbin/policy-rc.d
+        trap 'rm -f "$guard"' EXIT
     fi
     apt_install() {
         DEBIAN_FRONTEND=noninteractive timeout -k 10 400 apt-get install -y -q \
@@ -63,22 +65,47 @@ mkdir -p "$W"/{munge,munge-key,state,spool,run,log,work}
 PIDS=()
 CHILD=""
 
+ours() { [ -e "$CONF" ] && grep -qF "$W" "$CONF"; } # /etc/slurm/slurm.conf is this run's
+leftovers() { # processes of this cluster's jobs: their cwd or an open file is under $W
+    local proc
+    for proc in /proc/[0-9]*; do
+        [ "${proc#/proc/}" != $$ ] || continue
+        if [[ "$(readlink "$proc/cwd" 2>/dev/null)" == "$W"* ]] ||
+            ls -l "$proc/fd" 2>/dev/null | grep -qF "$W"; then
+            echo "${proc#/proc/}"
+        fi
+    done
+}
+
 cleanup() {
-    status=$?
+    local status=$? pid pids
     set +e
-    [ -z "$CHILD" ] || kill -TERM "$CHILD" 2>/dev/null
-    if [ "${#PIDS[@]}" -gt 0 ] && [ -e "$CONF" ] && grep -qF "$W" "$CONF"; then
-        scancel --full --quiet $(squeue -h -o %i 2>/dev/null) 2>/dev/null
-        for _ in $(seq 20); do [ -z "$(squeue -h -t R,CG,PD 2>/dev/null)" ] && break; sleep 0.5; done
+    say "cleaning up: cancelling jobs left, stopping munged, slurmctld, slurmd (PIDs ${PIDS[*]})"
+    if [ -n "$CHILD" ]; then # a running snakemake (its own process group): TERM, then KILL
+        kill -TERM -- -"$CHILD" 2>/dev/null
+        for _ in $(seq 30); do kill -0 -- -"$CHILD" 2>/dev/null || break; sleep 0.5; done
+        kill -KILL -- -"$CHILD" 2>/dev/null
+    fi
+    if [ "${#PIDS[@]}" -eq 3 ] && ours; then # then cancel whatever is left, wait for the steps
+        pids=$(squeue -h -t PD,R,CG,S -o %i 2>/dev/null)
+        [ -z "$pids" ] || scancel --full $pids
+        for _ in $(seq 60); do
+            pids=$(squeue -h -t PD,R,CG,S -o %i 2>/dev/null) && [ -z "$pids" ] && break
+            sleep 0.5
+        done
     fi
     for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do # slurmd, slurmctld, munged: only ours
-        kill -TERM "${PIDS[$i]}" 2>/dev/null
-    done
-    for pid in "${PIDS[@]}"; do
-        for _ in $(seq 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+        pid=${PIDS[$i]}
+        kill -TERM "$pid" 2>/dev/null
+        for _ in $(seq 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
         kill -KILL "$pid" 2>/dev/null
     done
-    [ -e "$CONF" ] && grep -qF "$W" "$CONF" && rm -f "$CONF"
+    pids=$(leftovers)
+    if [ -n "$pids" ]; then
+        echo "killing processes left by this cluster's jobs: $pids"
+        kill -KILL $pids 2>/dev/null
+    fi
+    ours && rm -f "$CONF"
     if [ "$status" -ne 0 ]; then
         echo "--- slurm test failed (exit $status); logs:"
         tail -n 30 "$W"/log/slurmctld.log "$W"/log/slurmd.log "$W"/log/*.out 2>/dev/null
@@ -91,13 +118,15 @@ trap cleanup EXIT
 trap 'exit 143' TERM
 trap 'exit 130' INT
 
+# Daemons and snakemake run in sessions of their own (setsid): `timeout` signals its whole
+# process group, and the daemons must outlive that signal until cleanup has cancelled the jobs.
 chown munge:munge "$W/munge" "$W/munge-key"
 chmod 755 "$W/munge"    # the socket: every user's clients connect
 chmod 700 "$W/munge-key" # the key, its seed and log: munge only
 dd if=/dev/urandom of="$W/munge-key/munge.key" bs=1024 count=1 status=none
 chown munge:munge "$W/munge-key/munge.key"
 chmod 400 "$W/munge-key/munge.key"
-setpriv --reuid=munge --regid=munge --init-groups munged --foreground \
+setsid setpriv --reuid=munge --regid=munge --init-groups munged --foreground \
     --socket="$W/munge/munge.socket.2" --key-file="$W/munge-key/munge.key" \
     --pid-file="$W/munge/munged.pid" --seed-file="$W/munge-key/munged.seed" \
     --log-file="$W/munge-key/munged.log" >"$W/log/munged.out" 2>&1 &
@@ -118,6 +147,7 @@ printf '#!/bin/sh\necho "SLURM_JOB_ID=$SLURM_JOB_ID SLURM_STEP_ID=${SLURM_STEP_I
 printf ' HDF5_USE_FILE_LOCKING=${HDF5_USE_FILE_LOCKING:-unset} PWD=$PWD" >>%s\n' \
     "$W/log/tasks.log" >>"$W/task_prolog.sh"
 chmod 755 "$W/task_prolog.sh"
+mkdir -p "$(dirname "$CONF")"
 {
     echo "$MARK ($W); removed when the test ends"
     sed -e "s|@WORK@|$W|g" -e "s|@HOST@|$host|g" -e "s|@CPUS@|$cpus|" \
@@ -126,9 +156,9 @@ chmod 755 "$W/task_prolog.sh"
     echo "TaskProlog=$W/task_prolog.sh"
 } >"$CONF"
 for _ in $(seq 20); do [ -S "$W/munge/munge.socket.2" ] && break; sleep 0.25; done
-slurmctld -D >"$W/log/slurmctld.out" 2>&1 &
+setsid slurmctld -D >"$W/log/slurmctld.out" 2>&1 &
 PIDS+=($!)
-slurmd -D -N "$host" >"$W/log/slurmd.out" 2>&1 &
+setsid slurmd -D -N "$host" >"$W/log/slurmd.out" 2>&1 &
 PIDS+=($!)
 say "munged, slurmctld, slurmd started (PIDs ${PIDS[*]}); node $host: $cpus CPUs, $memory MB"
 for i in $(seq 60); do
@@ -146,7 +176,7 @@ workflow() {
     local name=$1
     shift
     cd "$ROOT"
-    timeout -k 10 300 "$BIN/snakemake" -s Snakefile --directory "$W/work" \
+    setsid timeout -k 10 300 "$BIN/snakemake" -s Snakefile --directory "$W/work" \
         --configfile tests/slurm/config.yaml --profile profiles/slurm \
         --slurm-status-command squeue --slurm-init-seconds-before-status-checks 5 \
         --slurm-keep-successful-logs "$@" >"$W/log/$name.out" 2>&1 &
