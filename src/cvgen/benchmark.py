@@ -182,6 +182,22 @@ def dense_roofline(engine, batch_size: int):
     return lambda start, count: contract().numpy()
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far, in MB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def worker_rows(command: list[str], env: dict[str, str] | None = None) -> list[dict]:
+    """Run a worker process to completion; the JSON lines it printed, as dicts."""
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    if done.returncode:
+        raise RuntimeError(
+            f"benchmark worker {' '.join(command[2:])} failed (exit {done.returncode}):\n"
+            + done.stderr[-3000:]
+        )
+    return [json.loads(line) for line in done.stdout.splitlines()]
+
+
 def measure(run, batch_size: int, samples: int, min_seconds: float) -> float:
     """Steady-state samples/s: one warm-up batch, then batches for at least min_seconds."""
     run(0, batch_size)
@@ -218,8 +234,7 @@ def worker(
     for batch_size in sizes:
         run = runner(strategy, circuit, drawn, batch_size, shots)
         rate = measure(run, batch_size if batch_size > 1 else 4, samples, min_seconds)
-        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        row = {"batch_size": batch_size, "samples_per_s": rate, "peak_rss_mb": peak_mb}
+        row = {"batch_size": batch_size, "samples_per_s": rate, "peak_rss_mb": peak_rss_mb()}
         if strategy in SAMPLING_STRATEGIES:
             row.update(shots=shots, outcomes_per_s=rate * shots)
         if hasattr(run, "seconds"):
@@ -252,9 +267,7 @@ def run_all(
             *("--circuit", f"{modes},{layers},{cutoff}", "--shots", str(shots)),
             *("--min-seconds", str(min_seconds), "--max-batch", str(max_batch)),
         ]
-        output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-        for line in output.splitlines():
-            row = json.loads(line)
+        for row in worker_rows(command):
             row.update(modes=modes, layers=layers, cutoff=cutoff, strategy=strategy)
             results.append(row)
             print(_row_text(row), flush=True)
