@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 CHECKABLE_OUTPUTS = ("quad_x", "quad_p", "mean_photon", "fock_probs")
 DEFAULT_CHECKED = ("quad_x", "quad_p", "mean_photon")
 CONVERGENCE_STREAM = 4  # streams 0-3 draw parameters and sampling uniforms
-SEARCH_STEPS = 12  # cutoffs tried above the dataset's before a failure gives up suggesting one
+SEARCH_STEPS = 12  # cutoffs a failing shard tries above the dataset's to suggest one
 SEARCH_BUDGET = 2**24  # amplitudes per batch when searching for a cutoff (~130 MB at complex64)
 
 
@@ -156,7 +156,11 @@ def check_shard(
 def enforce_tolerance(
     check: ConvergenceCheck, config: dict, circuit: CircuitSpec, drawn: DrawnParameters
 ) -> None:
-    """Warn, or fail with on_truncation: fail, when an output moved more than the tolerance."""
+    """Warn, or fail with on_truncation: fail, when an output moved more than the tolerance.
+
+    A failure searches for a cutoff that meets the tolerance on the shard's worst samples; a
+    warning (repeated by every shard) leaves that search to `cvgen suggest-cutoff`.
+    """
     tolerance = config["convergence"]["tolerance"]
     name, worst = check.worst()
     if worst <= tolerance:
@@ -166,15 +170,24 @@ def enforce_tolerance(
         )
         return
     sample = int(check.rows[np.argmax(check.max_deviation[name])])
+    message = (
+        f"convergence: {name} moves by up to {worst:.3g} (sample {sample}; mean "
+        f"{float(check.mean_deviation[name].mean()):.3g}) from cutoff {check.cutoff} to "
+        f"{check.reference_cutoff}, over convergence.tolerance {tolerance}"
+    )
+    if config["on_truncation"] != "fail":
+        log.warning(
+            "%s; `cvgen suggest-cutoff --config CONFIG` finds a cutoff that meets it", message
+        )
+        return
     hardest = check.rows[np.argsort(-check.max_deviation[name])[:4]]
-    settings = config["convergence"]
     found = suggest_cutoff(
         config["engine"],
         circuit,
         drawn,
         hardest,
         tolerance,
-        settings["extra_cutoff"],
+        config["convergence"]["extra_cutoff"],
         range(check.cutoff + 1, check.cutoff + SEARCH_STEPS + 1),
     )
     suggestion = (
@@ -183,15 +196,7 @@ def enforce_tolerance(
         if found["cutoff"]
         else f"raise circuit.cutoff above {check.cutoff + SEARCH_STEPS}"
     )
-    message = (
-        f"convergence: {name} moves by up to {worst:.3g} (sample {sample}; mean "
-        f"{float(check.mean_deviation[name].mean()):.3g}) from cutoff {check.cutoff} to "
-        f"{check.reference_cutoff}, over convergence.tolerance {tolerance}: {suggestion}, or "
-        f"narrow the parameter distributions"
-    )
-    if config["on_truncation"] == "fail":
-        raise CvgenError(message)
-    log.warning("%s", message)
+    raise CvgenError(f"{message}: {suggestion}, or narrow the parameter distributions")
 
 
 def suggest_cutoff(
