@@ -138,3 +138,7 @@ def test_config_hash_covers_the_blackbird_script(tmp_path, monkeypatch):
     before = config_hash(config)
     script.write_text("name c\nversion 1.0\n\nDgate({a}, 0.1) | 0\n")
     assert config_hash(config) != before
+
+
+def test_scheduler_resources_are_left_out_of_the_config_hash():
+    assert config_hash(tiny_config(resources={"runtime_minutes": 99})) == config_hash(tiny_config())

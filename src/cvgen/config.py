@@ -121,8 +121,13 @@ def canonical_config(config: dict) -> str:
 
 
 def config_hash(config: dict) -> str:
-    """SHA-256 over the canonical config and the Blackbird script it names, if any."""
-    digest = hashlib.sha256(canonical_config(config).encode())
+    """SHA-256 over the canonical config and the Blackbird script it names, if any.
+
+    `resources` (what jobs ask a scheduler for) is left out: it changes no value in the dataset,
+    so raising a time limit after a cluster timeout must not rerun finished shards.
+    """
+    content = {key: value for key, value in config.items() if key != "resources"}
+    digest = hashlib.sha256(canonical_config(content).encode())
     blackbird = config["circuit"].get("blackbird")
     if blackbird:
         digest.update(Path(blackbird).read_bytes())
