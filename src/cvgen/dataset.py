@@ -68,7 +68,7 @@ def aggregate(params_path: str | Path, shard_paths: list[str | Path], output: st
         _write_attrs(handle, params)
         write_parameters(handle, params.drawn)
         outputs = handle.create_group("outputs")
-        table: dict[str, list] = {name: [] for name in (*SHARD_FIELDS, "host")}
+        table: dict[str, list] = {name: [] for name in (*SHARD_FIELDS, "host", "slurm_job_id")}
         summaries: dict[str, np.ndarray] = {}
         checks: list[dict[str, np.ndarray]] = []
         for index, (path, expected) in enumerate(zip(shard_paths, ranges, strict=True)):

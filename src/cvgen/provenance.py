@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import subprocess
 from importlib import metadata
@@ -54,4 +55,5 @@ def provenance_attrs() -> dict[str, str]:
         "versions": json.dumps(package_versions(), sort_keys=True),
         "git_commit": git_commit(),
         "host": platform.node(),
+        "slurm_job_id": os.environ.get("SLURM_JOB_ID", ""),  # empty outside a Slurm job
     }

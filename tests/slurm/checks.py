@@ -110,7 +110,10 @@ def verify(workdir: str, config_path: str) -> None:
     assert dataset.shards["stop"].tolist() == [stop for _, stop in shard_ranges(config)]
     for name, values in dataset.outputs.items():
         assert len(values) == samples and np.all(np.isfinite(values)), name
+    job_ids = dataset.shards["slurm_job_id"].tolist()
+    assert all(job_ids) and len(set(job_ids)) == len(job_ids), job_ids
     print(f"dataset verified: {samples} samples, outputs {sorted(dataset.outputs)}")
+    print(f"each shard records the Slurm job that generated it: {job_ids}")
 
 
 def jobs(slurm_logs: str, *logs: str) -> None:
