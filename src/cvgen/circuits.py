@@ -31,6 +31,9 @@ class CircuitSpec:
     gates: tuple[Gate, ...] | None = None
     blackbird_text: str | None = None
     op_names: tuple[str, ...] = ()  # SF ops the circuit applies, known without importing SF
+    # Which Fock states are kept: "per_mode" (every mode below cutoff) or "total" (fewer than
+    # cutoff photons in all modes together; compiled engine only, see cvgen.total_photon).
+    truncation: str = "per_mode"
 
     def build_program(self):
         """Build the SF Program once, with symbolic parameters bound per batch via `args`."""
@@ -66,7 +69,9 @@ def circuit_from_config(config: dict, blackbird_text: str | None = None) -> Circ
                     f"working directory); fix the path or use circuit.template"
                 )
             blackbird_text = path.read_text()
-        return blackbird_circuit(blackbird_text, circuit["cutoff"], circuit["dtype"])
+        return blackbird_circuit(
+            blackbird_text, circuit["cutoff"], circuit["dtype"], circuit["truncation"]
+        )
     gates = tuple(qnn_gates(circuit["modes"], circuit["layers"]))
     return CircuitSpec(
         modes=circuit["modes"],
@@ -75,10 +80,13 @@ def circuit_from_config(config: dict, blackbird_text: str | None = None) -> Circ
         parameter_names=parameter_names(gates),
         gates=gates,
         op_names=tuple(dict.fromkeys(name for name, _, _ in gates)),
+        truncation=circuit["truncation"],
     )
 
 
-def blackbird_circuit(text: str, cutoff: int, dtype: str) -> CircuitSpec:
+def blackbird_circuit(
+    text: str, cutoff: int, dtype: str, truncation: str = "per_mode"
+) -> CircuitSpec:
     """Parse a Blackbird script; reject ops whose result is not a pure ket."""
     import blackbird
 
@@ -103,6 +111,7 @@ def blackbird_circuit(text: str, cutoff: int, dtype: str) -> CircuitSpec:
         parameter_names=tuple(sorted(program.parameters)),
         blackbird_text=text,
         op_names=tuple(dict.fromkeys(op["op"] for op in program.operations)),
+        truncation=truncation,
     )
 
 

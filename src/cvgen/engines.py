@@ -49,10 +49,20 @@ def make_engine(name: str, circuit: CircuitSpec, batch_size: int, shared_names=(
     """The engine called `name`, ready to run batches of `batch_size` samples.
 
     `shared_names` are per-circuit parameters (constant across a circuit's samples); `outputs`
-    the observables that `engine.observables` returns.
+    the observables that `engine.observables` returns. A circuit with total-photon truncation
+    runs on the compiled engine's total-photon variant (cvgen.total_photon).
     """
     if name == "sf":
+        if circuit.truncation != "per_mode":
+            raise CvgenError(
+                "circuit.truncation total needs the compiled engine (SF truncates each mode): "
+                "set engine: compiled or truncation: per_mode"
+            )
         return SFEngine(circuit, batch_size, outputs)
+    if name == "compiled" and circuit.truncation == "total":
+        from cvgen.total_photon import TotalPhotonEngine
+
+        return TotalPhotonEngine(circuit, batch_size, shared_names, outputs)
     if name == "compiled":
         from cvgen.compiled import CompiledEngine
 

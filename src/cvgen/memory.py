@@ -24,6 +24,13 @@ BASELINE_MB = 1050  # measured: 830-1003 MB peak RSS for the default dataset's j
 STATE_COPIES = {"sf": 64, "compiled": 8}
 GATE_COPIES = 2
 MARGIN = 1.25
+# Total-photon truncation (cvgen.total_photon) holds a compact state of its largest padded
+# layout, measured (4 modes, N = 17, batch 8 -> 1024) at 7.4 copies with only `norm`, 16 with
+# <x>, <p>, <n> (whose lowering tables gather one copy per mode): 8 + 2 per mode. Its box-sized
+# N^M arrays come on top (4 modes, N = 12, batch 8 -> 512): fock_probs (gathered into the box,
+# fetched, concatenated: 3.5 real copies measured) and, when sampling, the embedded kets (1.0).
+TOTAL_STATE_COPIES, TOTAL_COPIES_PER_MODE = 8, 2
+TOTAL_FOCK_PROBS_COPIES, TOTAL_KET_COPIES = 4, 1
 
 
 def output_row_bytes(outputs: list[str], modes: int, cutoff: int, dtype: str) -> int:
@@ -39,17 +46,40 @@ def job_memory_mb(config: dict, batch_size: int, circuit: CircuitSpec | None = N
     circuit = circuit or circuit_from_config(config)
     complex_bytes = 8 if circuit.dtype == "complex64" else 16
     cutoff = circuit.cutoff
-    state = batch_size * cutoff**circuit.modes * complex_bytes
-    gate = batch_size * cutoff**4 * complex_bytes if circuit.modes > 1 else 0
     rows = min(config["shard_size"], config["n_circuits"] * config["samples_per_circuit"])
     row = output_row_bytes(config["outputs"], circuit.modes, cutoff, circuit.dtype)
-    dynamic = STATE_COPIES[config["engine"]] * state + GATE_COPIES * gate
     spec = sampling.sampling_spec(config, circuit.modes)
+    if circuit.truncation == "total":
+        dynamic = _total_truncation_bytes(config, circuit, batch_size, bool(spec))
+    else:
+        state = batch_size * cutoff**circuit.modes * complex_bytes
+        gate = batch_size * cutoff**4 * complex_bytes if circuit.modes > 1 else 0
+        dynamic = STATE_COPIES[config["engine"]] * state + GATE_COPIES * gate
     if spec:
         row += sampling.row_bytes(spec, circuit.modes, cutoff, circuit.dtype)
         dynamic += sampling.batch_bytes(spec, circuit.modes, cutoff, circuit.dtype, batch_size)
     dynamic += 2 * rows * row  # a shard's outputs, and their copy when concatenated
     return math.ceil(MARGIN * (BASELINE_MB + dynamic / 2**20))
+
+
+def _total_truncation_bytes(
+    config: dict, circuit: CircuitSpec, batch_size: int, sampled: bool
+) -> int:
+    """Batch-sized arrays of the total-photon engine: its compact state and gate blocks, and
+    the N^M box arrays of fock_probs and of the kets handed to the sampler."""
+    from cvgen.total_photon import layout_sizes
+
+    complex_bytes = 8 if circuit.dtype == "complex64" else 16
+    modes, cutoff = circuit.modes, circuit.cutoff
+    layout, blocks = layout_sizes(modes, cutoff, batch_size)
+    copies = TOTAL_STATE_COPIES + TOTAL_COPIES_PER_MODE * modes
+    dynamic = batch_size * complex_bytes * (copies * layout + GATE_COPIES * blocks)
+    box = batch_size * cutoff**modes
+    if "fock_probs" in config["outputs"]:
+        dynamic += TOTAL_FOCK_PROBS_COPIES * box * complex_bytes // 2
+    if sampled:
+        dynamic += TOTAL_KET_COPIES * box * complex_bytes
+    return dynamic
 
 
 def fitted_batch_size(config: dict, circuit: CircuitSpec | None = None) -> int:
@@ -61,8 +91,9 @@ def fitted_batch_size(config: dict, circuit: CircuitSpec | None = None) -> int:
     if job_memory_mb(config, batch, circuit) > budget:
         raise CvgenError(
             f"a generation job needs about {job_memory_mb(config, 1, circuit)} MB even at batch "
-            f"size 1 ({circuit.modes} modes at cutoff {circuit.cutoff}: "
-            f"{circuit.cutoff**circuit.modes} basis states; shard_size {config['shard_size']}), "
+            f"size 1 ({circuit.modes} modes at cutoff {circuit.cutoff}, {circuit.truncation} "
+            f"truncation: {basis_states(circuit)} basis states; shard_size "
+            f"{config['shard_size']}), "
             f"over memory_budget_mb {budget}: lower circuit.cutoff, the outputs or shard_size, "
             f"or raise memory_budget_mb"
         )
@@ -77,6 +108,13 @@ def fitted_batch_size(config: dict, circuit: CircuitSpec | None = None) -> int:
             job_memory_mb(config, batch, circuit),
         )
     return batch
+
+
+def basis_states(circuit: CircuitSpec) -> int:
+    """Number of Fock states the circuit's truncation keeps."""
+    if circuit.truncation == "total":
+        return math.comb(circuit.cutoff + circuit.modes - 1, circuit.modes)
+    return circuit.cutoff**circuit.modes
 
 
 def shard_memory_mb(config: dict) -> int:
