@@ -87,10 +87,17 @@ def test_piquasso_is_skipped_with_a_message_when_absent(tmp_path, monkeypatch, c
 @pytest.mark.slow
 def test_each_setting_meets_the_target_at_its_smallest_cutoff(tmp_path):
     summary = accuracy.run_all(
-        tmp_path, circuits=((2, 1),), target=1e-2, test_samples=8, min_seconds=0.05, max_batch=16
+        tmp_path,
+        circuits=((2, 1),),
+        target=1e-2,
+        test_circuits=2,
+        samples_per_circuit=3,
+        min_seconds=0.05,
+        max_batch=16,
     )
     (entry,) = summary["circuits"]
     assert entry["reference"]["max_change"] < accuracy.REFERENCE_TOLERANCE
+    assert np.shape(entry["reference"]["quad_x"]) == (6, 2)  # 2 weight draws x 3 inputs, 2 modes
     results = {r["setting"]: r for r in entry["settings"]}
     assert set(results) | set(summary["skipped"]) == set(accuracy.SETTINGS)
     for result in results.values():
@@ -103,3 +110,15 @@ def test_each_setting_meets_the_target_at_its_smallest_cutoff(tmp_path):
         assert results["compiled_total"]["cutoff"] == results["piquasso"]["cutoff"]
     assert json.loads((tmp_path / "accuracy.json").read_text()) == summary
     assert "| cvgen compiled | per mode |" in (tmp_path / "accuracy.md").read_text()
+
+
+def test_per_mode_and_total_references_agree(monkeypatch):
+    monkeypatch.setattr(accuracy, "total_available", lambda: False)
+    per_mode = accuracy.reference(2, 1, circuits=2, samples=3)
+    assert per_mode["truncation"] == "per_mode"
+    assert per_mode["max_change"] < accuracy.REFERENCE_TOLERANCE
+    monkeypatch.undo()
+    if accuracy.total_available():
+        total = accuracy.reference(2, 1, circuits=2, samples=3)
+        assert total["truncation"] == "total"
+        assert np.abs(np.subtract(total["quad_x"], per_mode["quad_x"])).max() < 2e-6

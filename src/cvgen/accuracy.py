@@ -9,9 +9,11 @@ on the QNN template with the config's default parameter distributions, each sett
   compiled_total     cvgen's compiled engine, total-photon truncation
   piquasso           piquasso 8.0.2's PureFockSimulator, NumPy connector, BatchPrepare
                      (total-photon truncation; optional, `pip install -e .[bench]`)
-is run at rising cutoffs on TEST_SAMPLES seeded samples until the largest |<x> - reference|
-over samples and modes is at most the target (default 1e-3), then timed at that cutoff like
-cvgen.benchmark: a fresh worker process, one thread, best samples/s over a few batch sizes.
+is run at rising cutoffs on seeded test samples (TEST_CIRCUITS weight draws, i.e. circuits, with
+TEST_SAMPLES_PER_CIRCUIT input draws each: the error depends far more on the weights than on the
+inputs) until the largest |<x> - reference| over samples and modes is at most the target
+(default 1e-3), then timed at that cutoff like cvgen.benchmark (on the first circuit's samples):
+a fresh worker process, one thread, best samples/s over a few batch sizes.
 The reference is the compiled engine in complex128 at a cutoff where raising it by
 REFERENCE_STEP moves <x> by less than REFERENCE_TOLERANCE. <x> is the only output computed.
 """
@@ -37,7 +39,8 @@ from cvgen.observables import HBAR
 SETTINGS = ("sf", "compiled_per_mode", "compiled_total", "piquasso")
 CIRCUITS = ((2, 2), (4, 2))  # (modes, layers)
 TARGET = 1e-3  # max |<x> - reference| over the test samples and modes
-TEST_SAMPLES = 32
+TEST_CIRCUITS = 8
+TEST_SAMPLES_PER_CIRCUIT = 4
 SEED = 1
 BATCH_SIZES = {
     "sf": (8, 32, 64, 128),
@@ -86,8 +89,10 @@ def state_dimension(setting: str, modes: int, cutoff: int) -> int:
     return math.comb(cutoff + modes - 1, modes)
 
 
-def qnn(modes: int, layers: int, samples: int):
-    """The QNN template and `samples` draws of the config's default parameter distributions."""
+def qnn(modes: int, layers: int, samples: int, circuits: int = 1):
+    """The QNN template and draws of the config's default parameter distributions: `circuits`
+    weight draws with `samples` input draws each (circuit 0's values do not depend on
+    `circuits`)."""
     from cvgen.circuits import circuit_from_config
     from cvgen.config import validate_config
     from cvgen.params import draw_parameters
@@ -100,7 +105,7 @@ def qnn(modes: int, layers: int, samples: int):
         }
     )
     circuit = circuit_from_config(config)
-    drawn = draw_parameters(circuit.parameter_names, config["parameters"], SEED, 1, samples)
+    drawn = draw_parameters(circuit.parameter_names, config["parameters"], SEED, circuits, samples)
     return circuit, drawn
 
 
@@ -227,12 +232,15 @@ def mean_x(state_vector: np.ndarray, tables) -> np.ndarray:
     return scale * np.real(np.stack(lowered, axis=1))
 
 
-def x_at(setting: str, circuit, drawn, cutoff: int, samples: int) -> np.ndarray:
-    """<x> [samples, modes] of the first `samples` samples at `cutoff`, in one batch."""
-    return np.asarray(runner(setting, circuit, drawn, cutoff, samples)(0, samples), np.float64)
+def x_at(setting: str, circuit, drawn, cutoff: int) -> np.ndarray:
+    """<x> [samples, modes] of every drawn sample at `cutoff`, one batch per circuit."""
+    per_circuit = int(np.sum(drawn.circuit_index == 0))
+    run = runner(setting, circuit, drawn, cutoff, per_circuit)
+    starts = range(0, len(drawn.circuit_index), per_circuit)
+    return np.concatenate([np.asarray(run(start, per_circuit), np.float64) for start in starts])
 
 
-def reference(modes: int, layers: int, samples: int = TEST_SAMPLES) -> dict:
+def reference(modes: int, layers: int, circuits: int, samples: int) -> dict:
     """<x> of the test samples from the compiled engine in complex128, converged in the cutoff.
 
     Rises from REFERENCE_START in steps of REFERENCE_STEP until one step moves <x> by less than
@@ -241,12 +249,12 @@ def reference(modes: int, layers: int, samples: int = TEST_SAMPLES) -> dict:
     """
     from cvgen.convergence import outputs_at_cutoff
 
-    circuit, drawn = qnn(modes, layers, samples)
+    circuit, drawn = qnn(modes, layers, samples, circuits)
     kind = "total" if total_available() else "per_mode"
     circuit = dataclasses.replace(circuit, dtype="complex128")
     if kind == "total":
         circuit = dataclasses.replace(circuit, truncation="total")
-    rows = np.arange(samples)
+    rows = np.arange(len(drawn.circuit_index))
 
     def x(cutoff: int) -> np.ndarray:
         values = outputs_at_cutoff(
@@ -272,13 +280,14 @@ def reference(modes: int, layers: int, samples: int = TEST_SAMPLES) -> dict:
     }
 
 
-def search(setting: str, modes: int, layers: int, reference_x, target: float) -> dict:
+def search(
+    setting: str, modes: int, layers: int, reference_x, target: float, circuits: int
+) -> dict:
     """The smallest cutoff at which the setting's <x> is within `target` of the reference."""
-    samples = len(reference_x)
-    circuit, drawn = qnn(modes, layers, samples)
+    circuit, drawn = qnn(modes, layers, len(reference_x) // circuits, circuits)
     table = []
     for cutoff in range(FIRST_CUTOFF, LAST_CUTOFF + 1):
-        error = float(np.abs(x_at(setting, circuit, drawn, cutoff, samples) - reference_x).max())
+        error = float(np.abs(x_at(setting, circuit, drawn, cutoff) - reference_x).max())
         table.append({"cutoff": cutoff, "max_error": error})
         if error <= target:
             dimension = state_dimension(setting, modes, cutoff)
@@ -308,10 +317,11 @@ def worker(task: str, setting: str, modes: int, layers: int, options: dict) -> N
 
         configure_tensorflow(1).get_logger().setLevel(logging.ERROR)  # retracing is expected
     if task == "reference":
-        result = [reference(modes, layers, options["test_samples"])]
+        result = [reference(modes, layers, options["circuits"], options["samples"])]
     elif task == "search":
         reference_x = np.array(json.loads(Path(options["reference"]).read_text())["quad_x"])
-        result = [search(setting, modes, layers, reference_x, options["target"])]
+        circuits = options["circuits"]
+        result = [search(setting, modes, layers, reference_x, options["target"], circuits)]
     else:
         result = timings(
             setting, modes, layers, options["cutoff"], options["min_seconds"], options["max_batch"]
@@ -346,7 +356,8 @@ def run_all(
     circuits=CIRCUITS,
     settings=SETTINGS,
     target: float = TARGET,
-    test_samples: int = TEST_SAMPLES,
+    test_circuits: int = TEST_CIRCUITS,
+    samples_per_circuit: int = TEST_SAMPLES_PER_CIRCUIT,
     min_seconds: float = 2.0,
     max_batch: int = 1024,
 ) -> dict:
@@ -357,7 +368,8 @@ def run_all(
     summary = {
         "machine": f"{_machine()}, one BLAS and numba thread",
         "target": target,
-        "test_samples": test_samples,
+        "test_circuits": test_circuits,
+        "test_samples_per_circuit": samples_per_circuit,
         "circuits": [],
         "skipped": {},
     }
@@ -367,7 +379,14 @@ def run_all(
             print(reason, flush=True)
             summary["skipped"][setting] = reason
     for modes, layers in circuits:
-        (ref,) = _run_worker("reference", "compiled", modes, layers, test_samples=test_samples)
+        (ref,) = _run_worker(
+            "reference",
+            "compiled",
+            modes,
+            layers,
+            circuits=test_circuits,
+            samples=samples_per_circuit,
+        )
         print(
             f"{modes} modes x {layers} layers: reference compiled complex128, {ref['truncation']} "
             f"truncation at cutoff {ref['cutoff']}; from cutoff {ref['change_from_cutoff']} to "
@@ -383,7 +402,13 @@ def run_all(
                 if setting in summary["skipped"]:
                     continue
                 (found,) = _run_worker(
-                    "search", setting, modes, layers, reference=str(reference_path), target=target
+                    "search",
+                    setting,
+                    modes,
+                    layers,
+                    reference=str(reference_path),
+                    target=target,
+                    circuits=test_circuits,
                 )
                 rows = _run_worker(
                     "time",
@@ -427,10 +452,12 @@ def ratio(entry: dict, setting: str, other: str) -> float | None:
 
 def render_markdown(summary: dict) -> str:
     """One table per circuit: cutoff, states, error, samples/s and ratios of every setting."""
+    circuits, per_circuit = summary["test_circuits"], summary["test_samples_per_circuit"]
     lines = [
         "# Samples/s at equal accuracy\n",
         f"Machine: {summary['machine']}. Target: max |<x> - reference| <= {summary['target']:g} "
-        f"over {summary['test_samples']} seeded samples and every mode.\n",
+        f"over every mode of {circuits * per_circuit} seeded samples ({circuits} weight draws "
+        f"with {per_circuit} input draws each; the config's default distributions).\n",
     ]
     lines += [f"- {reason}" for reason in summary["skipped"].values()]
     if summary["skipped"]:
@@ -465,7 +492,15 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", default="results/benchmarks", help="folder for accuracy.*")
     parser.add_argument("--target", type=float, default=TARGET, help="max |d<x>| to meet")
-    parser.add_argument("--samples", type=int, default=TEST_SAMPLES, help="test samples")
+    parser.add_argument(
+        "--test-circuits", type=int, default=TEST_CIRCUITS, help="weight draws tested"
+    )
+    parser.add_argument(
+        "--samples-per-circuit",
+        type=int,
+        default=TEST_SAMPLES_PER_CIRCUIT,
+        help="input draws tested per weight draw",
+    )
     parser.add_argument("--min-seconds", type=float, default=2.0, help="per measurement")
     parser.add_argument("--max-batch", type=int, default=1024, help="largest batch size")
     parser.add_argument(
@@ -493,7 +528,8 @@ def main(argv: list[str] | None = None) -> None:
         circuits,
         settings,
         args.target,
-        args.samples,
+        args.test_circuits,
+        args.samples_per_circuit,
         args.min_seconds,
         args.max_batch,
     )
