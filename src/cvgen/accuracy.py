@@ -10,10 +10,10 @@ on the QNN template with the config's default parameter distributions, each sett
   piquasso           piquasso 8.0.2's PureFockSimulator, NumPy connector, BatchPrepare
                      (total-photon truncation; optional, `pip install -e .[bench]`)
 is run at rising cutoffs on seeded test samples (TEST_CIRCUITS weight draws, i.e. circuits, with
-TEST_SAMPLES_PER_CIRCUIT input draws each: the error depends far more on the weights than on the
-inputs) until the largest |<x> - reference| over samples and modes is at most the target
-(default 1e-3), then timed at that cutoff like cvgen.benchmark (on the first circuit's samples):
-a fresh worker process, one thread, best samples/s over a few batch sizes.
+TEST_SAMPLES_PER_CIRCUIT input draws each: the truncation error differs by orders of magnitude
+between weight draws) until the largest |<x> - reference| over samples and modes is at most the
+target (default 1e-3), then timed at that cutoff like cvgen.benchmark (on the first circuit's
+samples): a fresh worker process, one thread, best samples/s over a few batch sizes.
 The reference is the compiled engine in complex128 at a cutoff where raising it by
 REFERENCE_STEP moves <x> by less than REFERENCE_TOLERANCE. <x> is the only output computed.
 """
@@ -450,6 +450,12 @@ def ratio(entry: dict, setting: str, other: str) -> float | None:
     return None
 
 
+def _times(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.1f}x" if value >= 1 else f"{value:.2f}x"
+
+
 def render_markdown(summary: dict) -> str:
     """One table per circuit: cutoff, states, error, samples/s and ratios of every setting."""
     circuits, per_circuit = summary["test_circuits"], summary["test_samples_per_circuit"]
@@ -477,7 +483,7 @@ def render_markdown(summary: dict) -> str:
             engine, kind = LABELS[result["setting"]]
             best = result["best"]
             against = [ratio(entry, result["setting"], other) for other in ("sf", "piquasso")]
-            shown = [f"{value:.1f}x" if value else "-" for value in against]
+            shown = [_times(value) for value in against]
             lines.append(
                 f"| {engine} | {kind} | {result['cutoff']} | {result['dimension']:,} "
                 f"| {result['max_error']:.1e} | {best['samples_per_s']:,.0f} "
