@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 from test_compiled import BATCH, SAMPLES, random_circuit
 
-from conftest import tiny_config
-from cvgen import stages
+from conftest import run_workflow, tiny_config
+from cvgen import read_dataset, stages
 from cvgen.circuits import CircuitSpec, circuit_from_config
 from cvgen.compiled import CompiledEngine, apply
 from cvgen.engines import SFEngine, configure_tensorflow, make_engine
@@ -267,3 +267,29 @@ def test_total_truncation_through_the_config_and_generate_shard(tf, tmp_path):
     direct = engine.observables(drawn.batch_args(start, stop), stop - start)
     np.testing.assert_allclose(shard.outputs["quad_x"], direct["quad_x"], atol=1e-6)
     np.testing.assert_allclose(shard.outputs["norm"], direct["norm"], atol=1e-6)
+
+
+@pytest.mark.slow
+def test_total_truncation_through_the_workflow(tmp_path):
+    """The real workflow with circuit.truncation total: a verified dataset and its report."""
+    config = {
+        "dataset": "total",
+        "engine": "compiled",
+        "circuit": {"modes": 2, "layers": 1, "cutoff": 6, "truncation": "total"},
+        "n_circuits": 2,
+        "samples_per_circuit": 30,
+        "shard_size": 25,
+        "batch_size": 8,
+        "outputs": ["quad_x", "fock_probs", "norm", "fock_samples"],
+        "sampling": {"shots": 4},
+    }
+    result = run_workflow(tmp_path, "--cores", "2", config=config)
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = tmp_path / "results/total"
+    dataset = read_dataset(results / "dataset.h5")
+    assert dataset.config["circuit"]["truncation"] == "total"
+    probs = dataset.outputs["fock_probs"]
+    assert probs.shape == (60, 36)
+    assert np.all(probs[:, ~kept(2, 6).reshape(-1)] == 0)
+    assert dataset.outputs["fock_samples"].sum(axis=2).max() < 6
+    assert (results / "report.md").is_file()
