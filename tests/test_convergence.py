@@ -16,7 +16,7 @@ from cvgen.convergence import (
 )
 from cvgen.engines import configure_tensorflow, make_engine
 from cvgen.errors import CvgenError
-from cvgen.params import draw_parameters
+from cvgen.params import draw_dataset_parameters
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -41,13 +41,7 @@ def low_cutoff_config(**overrides):
 def shard_outputs(config, start, stop):
     """What generate_shard computed for samples [start, stop): the dataset's own engine."""
     circuit = circuit_from_config(config)
-    drawn = draw_parameters(
-        circuit.parameter_names,
-        config["parameters"],
-        config["seed"],
-        config["n_circuits"],
-        config["samples_per_circuit"],
-    )
+    drawn = draw_dataset_parameters(config, circuit.parameter_names)
     engine = make_engine(
         config["engine"], circuit, stop - start, drawn.circuit_names, config["outputs"]
     )

@@ -249,7 +249,7 @@ def suggest_for_config(
     from cvgen.circuits import circuit_from_config
     from cvgen.config import total_samples
     from cvgen.engines import configure_tensorflow
-    from cvgen.params import draw_parameters
+    from cvgen.params import draw_dataset_parameters
 
     if first_cutoff < 2 or last_cutoff < first_cutoff:
         raise CvgenError(
@@ -258,13 +258,7 @@ def suggest_for_config(
     tf = configure_tensorflow(1)
     tf.get_logger().setLevel(logging.ERROR)  # one engine per cutoff: retracing is expected
     circuit = circuit_from_config(config)
-    drawn = draw_parameters(
-        circuit.parameter_names,
-        config["parameters"],
-        config["seed"],
-        config["n_circuits"],
-        config["samples_per_circuit"],
-    )
+    drawn = draw_dataset_parameters(config, circuit.parameter_names)
     total = total_samples(config)
     rng = np.random.default_rng(np.random.SeedSequence([config["seed"], CONVERGENCE_STREAM]))
     rows = np.sort(rng.choice(total, min(samples, total), replace=False))

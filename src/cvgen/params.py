@@ -69,6 +69,17 @@ def assign_distributions(names: tuple[str, ...], rules: list[dict]) -> dict[str,
     return assigned
 
 
+def draw_dataset_parameters(config: dict, names: tuple[str, ...]) -> DrawnParameters:
+    """Every value of the circuit parameters `names` for a validated config's whole dataset."""
+    return draw_parameters(
+        names,
+        config["parameters"],
+        config["seed"],
+        config["n_circuits"],
+        config["samples_per_circuit"],
+    )
+
+
 def draw_parameters(
     names: tuple[str, ...], rules: list[dict], seed: int, n_circuits: int, per_circuit: int
 ) -> DrawnParameters:

@@ -17,7 +17,7 @@ from cvgen.config import config_hash, shard_ranges, total_samples, validate_conf
 from cvgen.convergence import check_shard, enforce_tolerance
 from cvgen.errors import CvgenError
 from cvgen.memory import fitted_batch_size
-from cvgen.params import draw_parameters
+from cvgen.params import draw_dataset_parameters
 from cvgen.provenance import provenance_attrs
 from cvgen.sampling import SAMPLING_OUTPUTS, Sampler, combine_summaries, sampling_spec
 from cvgen.shards import ParamsFile, Shard, read_params_file, write_params_file, write_shard
@@ -31,13 +31,7 @@ def prepare_params(config: dict, output: str | Path) -> ParamsFile:
     """Draw every free-parameter value of a config and write params.h5 (config stored in full)."""
     config = validate_config(config)
     circuit = circuit_from_config(config)
-    drawn = draw_parameters(
-        circuit.parameter_names,
-        config["parameters"],
-        config["seed"],
-        config["n_circuits"],
-        config["samples_per_circuit"],
-    )
+    drawn = draw_dataset_parameters(config, circuit.parameter_names)
     params = ParamsFile(config, config_hash(config), circuit.blackbird_text, drawn)
     write_params_file(output, params, provenance_attrs())
     log.info(
