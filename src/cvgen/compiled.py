@@ -83,7 +83,8 @@ class CompiledEngine:
 
     name = "compiled"
 
-    def __init__(self, circuit: CircuitSpec, batch_size: int, shared_names=(), outputs=OUTPUTS):
+    def _compile(self, circuit: CircuitSpec, batch_size: int, shared_names, outputs) -> None:
+        """What every truncation shares: the steps, which parameters they take, the dtype."""
         import tensorflow as tf
 
         self.circuit = circuit
@@ -97,6 +98,11 @@ class CompiledEngine:
         )
         self._shared_key = None
         self._shared_matrices = None
+
+    def __init__(self, circuit: CircuitSpec, batch_size: int, shared_names=(), outputs=OUTPUTS):
+        import tensorflow as tf
+
+        self._compile(circuit, batch_size, shared_names, outputs)
         cutoff, modes = circuit.cutoff, circuit.modes
         real = self.dtype.real_dtype
         self._run_batch = tf.function(

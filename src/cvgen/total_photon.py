@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cvgen.circuits import CircuitSpec
-from cvgen.compiled import CompiledEngine, Step, compile_steps
+from cvgen.compiled import CompiledEngine, Step
 from cvgen.observables import HBAR, OUTPUTS
 
 log = logging.getLogger(__name__)
@@ -144,17 +144,7 @@ class TotalPhotonEngine(CompiledEngine):
     def __init__(self, circuit: CircuitSpec, batch_size: int, shared_names=(), outputs=OUTPUTS):
         import tensorflow as tf
 
-        self.circuit = circuit
-        self.batch_size = batch_size
-        self.dtype = getattr(tf, circuit.dtype)
-        self.outputs = tuple(outputs)
-        self.shared_names = tuple(shared_names)
-        self.steps = compile_steps(circuit, set(shared_names))
-        self.sample_names = tuple(
-            sorted(set().union(*(s.names for s in self.steps)) - set(shared_names))
-        )
-        self._shared_key = None
-        self._shared_matrices = None
+        self._compile(circuit, batch_size, shared_names, outputs)
         n_total, modes = circuit.cutoff, circuit.modes
         self.basis = basis_states(modes, n_total)
         self.plans, self._compact_rows = _plan_steps(self.steps, self.basis, n_total, batch_size)
