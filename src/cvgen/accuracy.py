@@ -46,7 +46,7 @@ BATCH_SIZES = {
     "sf": (8, 32, 64, 128),
     "compiled_per_mode": (16, 64, 256, 1024),
     "compiled_total": (16, 64, 256, 1024),
-    "piquasso": (16, 64, 256),
+    "piquasso": (16, 64, 256, 1024),
 }
 FIRST_CUTOFF = 3
 LAST_CUTOFF = 40
