@@ -6,6 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 SLURM_INSTALLED := $(VENV)/.installed-slurm
+BENCH_INSTALLED := $(VENV)/.installed-bench
 CORES ?= all
 
 .PHONY: run test slurm-test lint bench report-html clean
@@ -26,8 +27,9 @@ lint: $(INSTALLED)
 	$(BIN)/snakefmt --check .
 	$(BIN)/snakemake --lint
 
-bench: $(INSTALLED)
+bench: $(BENCH_INSTALLED)
 	$(BIN)/python benchmarks/engines.py
+	$(BIN)/python benchmarks/accuracy.py
 
 report-html: $(INSTALLED)
 	$(BIN)/snakemake --report report.html
@@ -41,6 +43,10 @@ $(INSTALLED): pyproject.toml
 
 $(SLURM_INSTALLED): $(INSTALLED)
 	$(BIN)/python -m pip install --quiet -e ".[test,slurm]"
+	touch $@
+
+$(BENCH_INSTALLED): $(INSTALLED)
+	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
 	touch $@
 
 clean:
