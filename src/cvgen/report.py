@@ -85,6 +85,7 @@ def summarise(dataset: Dataset, benchmarks: list[dict] = ()) -> dict:
             "import_s": float(shards["import_s"][i]),
             "first_batch_s": float(shards["first_batch_s"][i]),
             "steady_s": float(shards["steady_s"][i]),
+            "convergence_s": float(shards["convergence_s"][i]),
             "steady_samples_per_s": _finite(steady_rate[i]),
             "samples_per_s": float(samples[i] / wall[i]),
             "norm_below_threshold": int(shards["norm_below_threshold"][i]),
@@ -116,6 +117,7 @@ def summarise(dataset: Dataset, benchmarks: list[dict] = ()) -> dict:
             "startup_fraction": float(shards["startup_s"].sum() / wall.sum()),
             "mean_startup_s": float(shards["startup_s"].mean()),
             "mean_first_batch_s": float(shards["first_batch_s"].mean()),
+            "mean_convergence_s": float(shards["convergence_s"].mean()),
             "steady_samples_per_s_per_job": _finite(np.nanmean(steady_rate)),
             "max_rss_mb": max(
                 (b["max_rss"] for b in benchmarks if b and b["max_rss"] is not None), default=None
@@ -289,13 +291,14 @@ def plot_all(dataset: Dataset, report: dict, plot_dir: Path) -> None:
             ("start-up", row["startup_s"], "tab:gray"),
             ("first batch", row["first_batch_s"], "tab:orange"),
             ("steady state", row["steady_s"], "tab:blue"),
+            ("convergence check", row["convergence_s"], "tab:green"),
         )
         for label, length, colour in parts:
             axis.barh(row["shard"], length, left=left, color=colour, label=label)
             left += length
     handles, labels = axis.get_legend_handles_labels()
     axis.legend(
-        handles[:3], labels[:3], fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.12), ncol=3
+        handles[:4], labels[:4], fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.12), ncol=4
     )
     axis.set(xlabel="seconds since the first job started", ylabel="shard")
     figure.suptitle("Wall time of each job: start-up vs compute")
@@ -471,6 +474,8 @@ def render_markdown(report: dict, plot_dir: Path, base: Path) -> str:
         f"| mean start-up per job | {perf['mean_startup_s']:.2f} s | |",
         f"| mean first batch | {perf['mean_first_batch_s']:.2f} s | includes one-off set-up: "
         f"{FIRST_BATCH_SETUP.get(report['engine'], 'engine set-up')} |",
+        f"| mean convergence check | {perf['mean_convergence_s']:.2f} s | re-running a "
+        "subsample at a higher cutoff (a second engine: mostly its one-off set-up) |",
         f"| steady samples/s per job | {_fmt(perf['steady_samples_per_s_per_job'])} | after "
         "the first batch, mean over jobs |",
         f"| peak memory of a job | {rss} | max RSS from Snakemake's benchmark files |",
