@@ -7,18 +7,15 @@ from conftest import tiny_config
 from cvgen.circuits import circuit_from_config
 from cvgen.config import config_hash, shard_ranges
 from cvgen.errors import CvgenError
-from cvgen.params import SAMPLE_BLOCK, assign_distributions, draw_parameters
+from cvgen.params import (
+    SAMPLE_BLOCK,
+    assign_distributions,
+    draw_dataset_parameters,
+)
 
 
 def draw(config):
-    names = circuit_from_config(config).parameter_names
-    return draw_parameters(
-        names,
-        config["parameters"],
-        config["seed"],
-        config["n_circuits"],
-        config["samples_per_circuit"],
-    )
+    return draw_dataset_parameters(config, circuit_from_config(config).parameter_names)
 
 
 def test_drawing_is_identical_for_any_shard_size():

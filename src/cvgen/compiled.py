@@ -99,23 +99,18 @@ class CompiledEngine:
         self._shared_key = None
         self._shared_matrices = None
 
-    def __init__(self, circuit: CircuitSpec, batch_size: int, shared_names=(), outputs=OUTPUTS):
+    def _trace(self) -> None:
+        """The traced functions: one batch, and the per-circuit gates (shapes: _shared_shapes)."""
         import tensorflow as tf
 
-        self._compile(circuit, batch_size, shared_names, outputs)
-        cutoff, modes = circuit.cutoff, circuit.modes
         real = self.dtype.real_dtype
         self._run_batch = tf.function(
             self._batch,
             autograph=False,
             input_signature=[
-                tf.TensorSpec([batch_size, len(self.sample_names)], real),
+                tf.TensorSpec([self.batch_size, len(self.sample_names)], real),
                 tf.TensorSpec([len(self.shared_names)], real),
-                [
-                    tf.TensorSpec(_matrix_shape(s.action, cutoff), self.dtype)
-                    for s in self.steps
-                    if s.shared
-                ],
+                [tf.TensorSpec(shape, self.dtype) for shape in self._shared_shapes()],
             ],
         )
         self._build_shared = tf.function(
@@ -123,6 +118,15 @@ class CompiledEngine:
             autograph=False,
             input_signature=[tf.TensorSpec([len(self.shared_names)], real)],
         )
+
+    def _shared_shapes(self) -> list[list[int]]:
+        """Shapes of the per-circuit gate matrices `_shared` builds, in step order."""
+        return [_matrix_shape(s.action, self.circuit.cutoff) for s in self.steps if s.shared]
+
+    def __init__(self, circuit: CircuitSpec, batch_size: int, shared_names=(), outputs=OUTPUTS):
+        self._compile(circuit, batch_size, shared_names, outputs)
+        self._trace()
+        cutoff, modes = circuit.cutoff, circuit.modes
         log.info(
             "compiled engine: %d steps (%d built once per circuit), %d modes, cutoff %d, batch %d",
             len(self.steps),

@@ -148,29 +148,26 @@ def sampling_uniforms(seed: int, stream: int, start: int, stop: int, shape: tupl
 def hermite_functions(x: np.ndarray, cutoff: int) -> np.ndarray:
     """<x|n> for n < cutoff at every x (hbar = 2 units), [..., cutoff], by the stable recurrence."""
     xi = np.asarray(x, dtype=np.float64) / math.sqrt(HBAR)
-    values = [np.exp(-(xi**2) / 2) / (math.pi * HBAR) ** 0.25]
-    if cutoff > 1:
-        values.append(math.sqrt(2) * xi * values[0])
-    for n in range(1, cutoff - 1):
-        values.append(
-            math.sqrt(2 / (n + 1)) * xi * values[n] - math.sqrt(n / (n + 1)) * values[n - 1]
-        )
-    return np.stack(values, axis=-1)
+    return np.stack(_hermite_recurrence(xi, cutoff, np.exp), axis=-1)
 
 
 def _hermite_tensor(x, cutoff: int):
     """hermite_functions as TF ops, for the outcomes drawn inside the traced function."""
     import tensorflow as tf
 
-    xi = x / math.sqrt(HBAR)
-    values = [tf.exp(-tf.square(xi) / 2) / (math.pi * HBAR) ** 0.25]
+    return tf.stack(_hermite_recurrence(x / math.sqrt(HBAR), cutoff, tf.exp), axis=-1)
+
+
+def _hermite_recurrence(xi, cutoff: int, exp) -> list:
+    """<x|n> for n < cutoff at xi = x / sqrt(hbar), in numpy or TF (whichever `exp` is)."""
+    values = [exp(-(xi * xi) / 2) / (math.pi * HBAR) ** 0.25]
     if cutoff > 1:
         values.append(math.sqrt(2) * xi * values[0])
     for n in range(1, cutoff - 1):
         values.append(
             math.sqrt(2 / (n + 1)) * xi * values[n] - math.sqrt(n / (n + 1)) * values[n - 1]
         )
-    return tf.stack(values, axis=-1)
+    return values
 
 
 class Sampler:

@@ -142,7 +142,6 @@ class TotalPhotonEngine(CompiledEngine):
     truncation = "total"
 
     def __init__(self, circuit: CircuitSpec, batch_size: int, shared_names=(), outputs=OUTPUTS):
-        import tensorflow as tf
 
         self._compile(circuit, batch_size, shared_names, outputs)
         n_total, modes = circuit.cutoff, circuit.modes
@@ -151,21 +150,7 @@ class TotalPhotonEngine(CompiledEngine):
         # For every state of the box, its position in the compact basis (len(basis) if dropped).
         self._compact_of_box = np.full(n_total**modes, len(self.basis))
         self._compact_of_box[box_index(self.basis, n_total)] = np.arange(len(self.basis))
-        real = self.dtype.real_dtype
-        self._run_batch = tf.function(
-            self._batch,
-            autograph=False,
-            input_signature=[
-                tf.TensorSpec([batch_size, len(self.sample_names)], real),
-                tf.TensorSpec([len(self.shared_names)], real),
-                [tf.TensorSpec(shape, self.dtype) for shape in self._shared_shapes()],
-            ],
-        )
-        self._build_shared = tf.function(
-            self._shared,
-            autograph=False,
-            input_signature=[tf.TensorSpec([len(self.shared_names)], real)],
-        )
+        self._trace()
         log.info(
             "compiled engine, total truncation: %d steps (%d built once per circuit), %d modes, "
             "fewer than %d photons (%d states, largest padded layout %d), batch %d",
