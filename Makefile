@@ -30,6 +30,7 @@ lint: $(INSTALLED)
 bench: $(BENCH_INSTALLED)
 	$(BIN)/python benchmarks/engines.py
 	$(BIN)/python benchmarks/accuracy.py
+	$(BIN)/python benchmarks/jobs.py
 
 report-html: $(INSTALLED)
 	$(BIN)/snakemake --report report.html

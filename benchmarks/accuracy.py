@@ -1,4 +1,4 @@
-"""Samples/s at equal accuracy (cvgen.accuracy): every engine at the cutoff that meets a target.
+"""Samples/s at equal accuracy (cvgen.bench.accuracy): every engine at the cutoff meeting a target.
 
     python benchmarks/accuracy.py [--output results/benchmarks] [--target 1e-3] [--min-seconds 2]
 
@@ -8,6 +8,6 @@ with a message otherwise. Writes accuracy.json and accuracy.md.
 
 import sys
 
-from cvgen.accuracy import main
+from cvgen.bench.accuracy import main
 
 main(sys.argv[1:])

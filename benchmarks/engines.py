@@ -1,7 +1,9 @@
-"""Engine benchmark (cvgen.benchmark): every strategy side by side, samples/s and peak memory.
+"""Engine benchmark (cvgen.bench.engines): every strategy side by side, samples/s and peak memory,
+with the dense and structured rooflines.
 
     python benchmarks/engines.py [--output results/benchmarks] [--min-seconds 2]
-    snakemake --cores 2 benchmark_engines          # the same, as a workflow target
+        [--circuits 4x2x8,2x2x10] [--strategies compiled_numpy,compiled_tf,...]
+    snakemake --cores 2 benchmark_engines          # the whole benchmark, as a workflow target
 
 Writes engines.json, engines.md and engines.png.
 """
@@ -9,7 +11,7 @@ Writes engines.json, engines.md and engines.png.
 import sys
 from pathlib import Path
 
-from cvgen.benchmark import main, run_all
+from cvgen.bench.engines import main, run_all
 from cvgen.cli import reported_errors
 
 if "snakemake" in globals():

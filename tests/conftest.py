@@ -9,10 +9,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cvgen.config import validate_config
+from cvgen.plan import DatasetPlan, build_plan, validate_config
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
+
+
+def tiny_plan(**overrides) -> DatasetPlan:
+    """The plan of tiny_config(**overrides)."""
+    return build_plan(tiny_config(**overrides))
 
 
 def tiny_config(**overrides) -> dict:

@@ -6,17 +6,12 @@ import json
 import numpy as np
 import pytest
 
-from conftest import tiny_config
-from cvgen import accuracy
-from cvgen.circuits import circuit_from_config
+from cvgen.bench import accuracy
+from cvgen.bench.problems import qnn_problem
 from cvgen.engines import configure_tensorflow, make_engine
-from cvgen.params import draw_parameters
 
 needs_piquasso = pytest.mark.skipif(
     not accuracy.piquasso_available(), reason="piquasso (the bench extra) is not installed"
-)
-needs_total = pytest.mark.skipif(
-    not accuracy.total_available(), reason="this cvgen has no total-photon truncation"
 )
 
 
@@ -27,19 +22,11 @@ def tensorflow():
 
 def strong_qnn(samples=4):
     """2 modes, 2 QNN layers, weights of std 0.3: a wrong sign in any gate moves <x> by > 0.05."""
-    config = tiny_config(
-        circuit={"modes": 2, "layers": 2, "cutoff": 4, "dtype": "complex128"},
-        parameters=[
-            {"match": "input_*", "distribution": "normal", "std": 0.3, "vary": "per_sample"},
-            {"match": "*", "distribution": "normal", "std": 0.3},
-        ],
-        n_circuits=1,
-        samples_per_circuit=samples,
-        shard_size=samples,
-    )
-    circuit = circuit_from_config(config)
-    drawn = draw_parameters(circuit.parameter_names, config["parameters"], 7, 1, samples)
-    return circuit, drawn
+    rules = [
+        {"match": "input_*", "distribution": "normal", "std": 0.3, "vary": "per_sample"},
+        {"match": "*", "distribution": "normal", "std": 0.3},
+    ]
+    return qnn_problem(2, 2, 4, samples, dtype="complex128", parameters=rules, seed=7)
 
 
 @needs_piquasso
@@ -65,7 +52,6 @@ def test_piquasso_mean_position_lacks_the_conjugate_so_x_comes_from_the_state_ve
 
 
 @needs_piquasso
-@needs_total
 def test_piquasso_equals_compiled_total_truncation_at_the_same_cutoff():
     circuit, drawn = strong_qnn()
     total = dataclasses.replace(circuit, cutoff=6, truncation="total")
@@ -112,13 +98,10 @@ def test_each_setting_meets_the_target_at_its_smallest_cutoff(tmp_path):
     assert "| cvgen compiled | per mode |" in (tmp_path / "accuracy.md").read_text()
 
 
-def test_per_mode_and_total_references_agree(monkeypatch):
-    monkeypatch.setattr(accuracy, "total_available", lambda: False)
-    per_mode = accuracy.reference(2, 1, circuits=2, samples=3)
+def test_per_mode_and_total_references_agree():
+    per_mode = accuracy.reference(2, 1, circuits=2, samples=3, truncation="per_mode")
     assert per_mode["truncation"] == "per_mode"
     assert per_mode["max_change"] < accuracy.REFERENCE_TOLERANCE
-    monkeypatch.undo()
-    if accuracy.total_available():
-        total = accuracy.reference(2, 1, circuits=2, samples=3)
-        assert total["truncation"] == "total"
-        assert np.abs(np.subtract(total["quad_x"], per_mode["quad_x"])).max() < 2e-6
+    total = accuracy.reference(2, 1, circuits=2, samples=3)
+    assert total["truncation"] == "total"
+    assert np.abs(np.subtract(total["quad_x"], per_mode["quad_x"])).max() < 2e-6

@@ -1,11 +1,17 @@
 """The compiled engine against exact references and against SF's TF backend (the oracle)."""
 
+import functools
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from scipy.linalg import expm
 
 from cvgen.circuits import CircuitSpec, blackbird_circuit
-from cvgen.engines import SFEngine, configure_tensorflow, make_engine
+from cvgen.engines import configure_tensorflow, gates, make_engine
+from cvgen.engines.backend import BACKENDS, namespace
+from cvgen.engines.sf import SFEngine
 from cvgen.errors import CvgenError
 from cvgen.params import DrawnParameters
 
@@ -13,6 +19,12 @@ from cvgen.params import DrawnParameters
 @pytest.fixture(scope="module")
 def tf():
     return configure_tensorflow(1)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request):
+    """The compiled engine's array namespace: numpy and TensorFlow held to the same tolerance."""
+    return request.param
 
 
 def ladder(cutoff):
@@ -30,29 +42,34 @@ def restrict(matrix, big, small, modes):
     return tensor[tuple([slice(small)] * (2 * modes))]
 
 
-def build(tf, builder, *parameters, cutoff=6):
-    from cvgen import gates
+def build(backend, builder, *parameters, cutoff=6):
+    """One gate matrix from cvgen.engines.gates in complex128, on `backend`, as numpy."""
+    xp = namespace(backend)
+    args = [xp.asarray([p], "float64") for p in parameters]
+    return xp.numpy(getattr(gates, builder)(xp, *args, cutoff, "complex128"))[0]
 
-    args = [tf.constant([p], tf.float64) for p in parameters]
-    return getattr(gates, builder)(*args, cutoff, tf.complex128).numpy()[0]
+
+# The gate kernels run on every backend against one exact reference (computed once: a D^2 = 576
+# expm takes about a second).
 
 
-def test_single_mode_gates_equal_exact_matrix_exponentials(tf):
+def test_single_mode_gates_equal_exact_matrix_exponentials():
     big, d = 60, 6
     a = ladder(big)
     alpha, z = 0.7 * np.exp(0.4j), 0.5 * np.exp(0.9j)
     displacement = expm(alpha * a.T - np.conj(alpha) * a)[:d, :d]
     squeezing = expm(0.5 * (np.conj(z) * a @ a - z * a.T @ a.T))[:d, :d]
-    assert np.abs(build(tf, "displacement", 0.7, 0.4) - displacement).max() < 1e-12
-    assert np.abs(build(tf, "squeezing", 0.5, 0.9) - squeezing).max() < 1e-12
     n = np.arange(d)
-    assert np.allclose(build(tf, "rotation_phases", 0.3), np.exp(0.3j * n), atol=1e-14)
-    assert np.allclose(build(tf, "kerr_phases", 0.2), np.exp(0.2j * n**2), atol=1e-14)
-    expected = np.exp(0.1j * np.outer(n, n))
-    assert np.allclose(build(tf, "cross_kerr_phases", 0.1), expected, atol=1e-14)
+    for backend in BACKENDS:
+        assert np.abs(build(backend, "displacement", 0.7, 0.4) - displacement).max() < 1e-12
+        assert np.abs(build(backend, "squeezing", 0.5, 0.9) - squeezing).max() < 1e-12
+        assert np.allclose(build(backend, "rotation_phases", 0.3), np.exp(0.3j * n), atol=1e-14)
+        assert np.allclose(build(backend, "kerr_phases", 0.2), np.exp(0.2j * n**2), atol=1e-14)
+        expected = np.exp(0.1j * np.outer(n, n))
+        assert np.allclose(build(backend, "cross_kerr_phases", 0.1), expected, atol=1e-14)
 
 
-def test_two_mode_gates_equal_exact_matrix_exponentials(tf):
+def test_two_mode_gates_equal_exact_matrix_exponentials():
     big, d = 24, 5
     a, b = two_mode_ladders(big)
     theta, phi = 0.6, 0.3
@@ -60,11 +77,14 @@ def test_two_mode_gates_equal_exact_matrix_exponentials(tf):
     beamsplitter = restrict(expm(generator), big, d, 2)
     z = 0.4 * np.exp(1.1j)
     squeezer = restrict(expm(z * a.T @ b.T - np.conj(z) * a @ b), big, d, 2)
-    assert np.abs(build(tf, "beamsplitter", theta, phi, cutoff=d) - beamsplitter).max() < 1e-12
-    assert np.abs(build(tf, "two_mode_squeezing", 0.4, 1.1, cutoff=d) - squeezer).max() < 1e-12
+    for backend in BACKENDS:
+        built = build(backend, "beamsplitter", theta, phi, cutoff=d)
+        assert np.abs(built - beamsplitter).max() < 1e-12, backend
+        built = build(backend, "two_mode_squeezing", 0.4, 1.1, cutoff=d)
+        assert np.abs(built - squeezer).max() < 1e-12, backend
 
 
-def test_mach_zehnder_is_its_sf_decomposition(tf):
+def test_mach_zehnder_is_its_sf_decomposition():
     big, d = 24, 5
     a, b = two_mode_ladders(big)
 
@@ -78,15 +98,17 @@ def test_mach_zehnder_is_its_sf_decomposition(tf):
     exact = (
         bs(np.pi / 4, np.pi / 2) @ rotation(phi_in) @ bs(np.pi / 4, np.pi / 2) @ rotation(phi_ex)
     )
-    mz = build(tf, "mach_zehnder", phi_in, phi_ex, cutoff=d)
-    assert np.abs(mz - restrict(exact, big, d, 2)).max() < 1e-12
+    for backend in BACKENDS:
+        mz = build(backend, "mach_zehnder", phi_in, phi_ex, cutoff=d)
+        assert np.abs(mz - restrict(exact, big, d, 2)).max() < 1e-12, backend
 
 
 def test_cubic_phase_is_built_like_sf(tf):
     from strawberryfields.backends.tfbackend.ops import cubic_phase_matrix
 
     reference = cubic_phase_matrix(0.15, 7, 2.0, dtype=tf.complex128).numpy()
-    assert np.abs(build(tf, "cubic_phase", 0.15, cutoff=7) - reference).max() < 1e-12
+    for backend in BACKENDS:
+        assert np.abs(build(backend, "cubic_phase", 0.15, cutoff=7) - reference).max() < 1e-12
 
 
 # (op, number of wires, parameter scales); args are free parameters or constants. Constants are
@@ -170,11 +192,20 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("seed", "modes", "cutoff", "dtype"), CASES)
-def test_compiled_equals_sf_on_random_circuits(tf, seed, modes, cutoff, dtype):
+@functools.cache
+def sf_outputs(seed: int, modes: int, cutoff: int, dtype: str) -> dict[str, np.ndarray]:
+    """SF's outputs on random_circuit(...), run once for both backends of the compiled engine."""
     spec, drawn = random_circuit(seed, modes, cutoff, dtype)
-    expected = run(SFEngine(spec, BATCH), drawn)
-    actual = run(make_engine("compiled", spec, BATCH, drawn.circuit_names), drawn)
+    return run(SFEngine(spec, BATCH), drawn)
+
+
+@pytest.mark.parametrize(("seed", "modes", "cutoff", "dtype"), CASES)
+def test_compiled_equals_sf_on_random_circuits(tf, backend, seed, modes, cutoff, dtype):
+    spec, drawn = random_circuit(seed, modes, cutoff, dtype)
+    expected = sf_outputs(seed, modes, cutoff, dtype)
+    engine = make_engine("compiled", spec, BATCH, drawn.circuit_names, backend=backend)
+    assert engine.backend == backend
+    actual = run(engine, drawn)
     tolerance = 1e-10 if dtype == "complex128" else 1e-4
     norm = expected["norm"]
     assert norm.min() > 0.5  # the comparison is meaningful: most of each state is kept
@@ -248,3 +279,46 @@ def test_gates_sf_decomposes_run_like_sf(tf, op, tolerance):
     assert coupled.max() > 1e-3
     for name, values in expected.items():
         assert np.abs(actual[name] - values).max() < tolerance, name
+
+
+NUMPY_JOB = """
+import sys
+
+from cvgen.circuits import circuit_from_config
+from cvgen.engines import make_engine
+from cvgen.params import draw_dataset_parameters
+from cvgen.plan import validate_config
+
+config = validate_config(
+    {
+        "dataset": "numpy-only",
+        "seed": 7,
+        "circuit": {"template": "qnn", "modes": 2, "layers": 1, "cutoff": 5},
+        "n_circuits": 2,
+        "samples_per_circuit": 3,
+        "shard_size": 6,
+        "batch_size": 4,
+    }
+)
+circuit = circuit_from_config(config)
+drawn = draw_dataset_parameters(config, circuit.parameter_names)
+engine = make_engine("compiled", circuit, 4, drawn.circuit_names, backend="numpy")
+values = engine.observables(drawn.batch_args(0, 4), 4)
+assert values["norm"].shape == (4,) and values["norm"].min() > 0.5, values["norm"]
+assert engine.describe()["backend"] == "numpy"
+imported = sorted(m for m in sys.modules if m.split(".")[0] == "tensorflow")
+assert "tensorflow" not in sys.modules, imported[:5]
+print("ok")
+"""
+
+
+def test_compiled_engine_on_numpy_does_not_import_tensorflow():
+    """A compiled-engine job on numpy (template circuit, compiled without SF) runs without TF."""
+    result = subprocess.run(
+        [sys.executable, "-c", NUMPY_JOB],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == "ok"

@@ -3,8 +3,9 @@
 import pytest
 
 from conftest import tiny_config
-from cvgen.config import load_config, shard_ranges, validate_config
+from cvgen.config import shard_ranges
 from cvgen.errors import CvgenError
+from cvgen.plan import load_config, validate_config
 
 
 def test_empty_config_is_the_documented_default(root):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import tiny_config
-from cvgen.circuits import circuit_from_config
+from cvgen.circuits import circuit_from_config, compile_circuit
 from cvgen.convergence import (
     check_shard,
     checked_outputs,
@@ -16,7 +16,8 @@ from cvgen.convergence import (
 )
 from cvgen.engines import configure_tensorflow, make_engine
 from cvgen.errors import CvgenError
-from cvgen.params import draw_dataset_parameters
+from cvgen.params import draw_plan_parameters
+from cvgen.plan import build_plan
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -39,25 +40,34 @@ def low_cutoff_config(**overrides):
 
 
 def shard_outputs(config, start, stop):
-    """What generate_shard computed for samples [start, stop): the dataset's own engine."""
-    circuit = circuit_from_config(config)
-    drawn = draw_dataset_parameters(config, circuit.parameter_names)
+    """What generate_shard computed for samples [start, stop): the dataset's own plan, engine
+    (at the plan's batch size) and outputs."""
+    plan = build_plan(config)
+    plan = plan.with_circuit(compile_circuit(plan.circuit))
+    drawn = draw_plan_parameters(plan)
     engine = make_engine(
-        config["engine"], circuit, stop - start, drawn.circuit_names, config["outputs"]
+        plan.engine, plan.circuit, 8, drawn.circuit_names, plan.computed_outputs, plan.backend
     )
-    outputs = engine.observables(drawn.batch_args(start, stop), stop - start)
-    return circuit, drawn, outputs
+    outputs = {}
+    for begin in range(start, stop, 8):
+        end = min(begin + 8, stop)
+        for name, values in engine.observables(drawn.batch_args(begin, end), end - begin).items():
+            outputs.setdefault(name, []).append(values)
+    outputs = {name: np.concatenate(parts) for name, parts in outputs.items()}
+    return plan, engine, drawn, outputs
 
 
 def test_rows_are_seeded_distinct_and_at_least_min_samples():
     config = tiny_config(convergence={"fraction": 0.1, "min_samples": 3})
-    rows = checked_rows(config, 25, 60)
+    plan = build_plan(config)
+    rows = checked_rows(plan, 25, 60)
     assert len(rows) == 4 and len(set(rows)) == 4  # ceil(0.1 * 35)
     assert np.all((rows >= 25) & (rows < 60)) and np.all(np.diff(rows) > 0)
-    assert np.array_equal(rows, checked_rows(config, 25, 60))
-    assert not np.array_equal(rows, checked_rows(tiny_config(seed=8, **_same(config)), 25, 60))
-    assert len(checked_rows(config, 0, 2)) == 2  # capped by the shard
-    assert len(checked_rows(tiny_config(convergence={"fraction": 0}), 0, 25)) == 0
+    assert np.array_equal(rows, checked_rows(plan, 25, 60))
+    other_seed = build_plan(tiny_config(seed=8, **_same(config)))
+    assert not np.array_equal(rows, checked_rows(other_seed, 25, 60))
+    assert len(checked_rows(plan, 0, 2)) == 2  # capped by the shard
+    assert len(checked_rows(build_plan(tiny_config(convergence={"fraction": 0})), 0, 25)) == 0
 
 
 def _same(config):
@@ -72,8 +82,9 @@ def test_checked_outputs_default_to_the_expectation_values():
 def test_deviations_equal_sf_at_both_cutoffs():
     """The check's numbers are |SF(cutoff) - SF(cutoff + extra)| for the rows it chose."""
     config = low_cutoff_config(convergence={"fraction": 0.2, "extra_cutoff": 4})
-    circuit, drawn, outputs = shard_outputs(config, 0, 40)
-    check = check_shard(config, circuit, drawn, outputs, 0, 40, 8)
+    plan, engine, drawn, outputs = shard_outputs(config, 0, 40)
+    circuit = plan.circuit
+    check = check_shard(plan, engine, drawn, outputs, 0, 40)
     assert check.cutoff == 4 and check.reference_cutoff == 8 and len(check.rows) == 8
     low = make_engine("sf", circuit, 8, (), ("quad_x", "mean_photon", "fock_probs", "norm"))
     high_circuit = circuit_from_config({**config, "circuit": {**config["circuit"], "cutoff": 8}})
@@ -93,45 +104,45 @@ def test_deviations_equal_sf_at_both_cutoffs():
 
 def test_outputs_the_dataset_lacks_are_computed_for_the_check():
     config = low_cutoff_config(outputs=["norm"], convergence={"fraction": 0.1})
-    circuit, drawn, outputs = shard_outputs(config, 0, 40)
-    check = check_shard(config, circuit, drawn, outputs, 0, 40, 8)
+    plan, engine, drawn, outputs = shard_outputs(config, 0, 40)
+    check = check_shard(plan, engine, drawn, outputs, 0, 40)
     assert set(check.max_deviation) == {"quad_x", "quad_p", "mean_photon"}
     assert all(np.all(v > 0) for v in check.max_deviation.values())
 
 
 def test_over_tolerance_fails_naming_output_deviation_and_a_cutoff_that_meets_it():
     config = low_cutoff_config(on_truncation="fail", convergence={"tolerance": 1e-3})
-    circuit, drawn, outputs = shard_outputs(config, 0, 40)
-    check = check_shard(config, circuit, drawn, outputs, 0, 40, 8)
+    plan, engine, drawn, outputs = shard_outputs(config, 0, 40)
+    check = check_shard(plan, engine, drawn, outputs, 0, 40)
     name, worst = check.worst()
     with pytest.raises(CvgenError) as error:
-        enforce_tolerance(check, config, circuit, drawn)
+        enforce_tolerance(check, plan, engine, drawn)
     message = str(error.value)
     assert f"{name} moves by up to {worst:.3g}" in message
     assert "over convergence.tolerance 0.001" in message
     suggested = int(message.split("raise circuit.cutoff to ")[1].split()[0])
     rows = check.rows[np.argsort(-check.max_deviation[name])[:4]]
-    found = suggest_cutoff("compiled", circuit, drawn, rows, 1e-3, 4, [suggested - 1, suggested])
+    found = suggest_cutoff(engine, drawn, rows, 1e-3, 4, [suggested - 1, suggested])
     assert [row["max_deviation"] > 1e-3 for row in found["table"]] == [True, False]
 
 
 def test_over_tolerance_warns_by_default_and_within_tolerance_is_quiet(caplog):
     config = low_cutoff_config(convergence={"tolerance": 1e-3})
-    circuit, drawn, outputs = shard_outputs(config, 0, 40)
-    check = check_shard(config, circuit, drawn, outputs, 0, 40, 8)
+    plan, engine, drawn, outputs = shard_outputs(config, 0, 40)
+    check = check_shard(plan, engine, drawn, outputs, 0, 40)
     with caplog.at_level(logging.INFO, logger="cvgen.convergence"):
-        enforce_tolerance(check, config, circuit, drawn)
-        loose = low_cutoff_config(convergence={"tolerance": 10.0})
-        enforce_tolerance(check, loose, circuit, drawn)
+        enforce_tolerance(check, plan, engine, drawn)
+        loose = build_plan(low_cutoff_config(convergence={"tolerance": 10.0}))
+        enforce_tolerance(check, loose, engine, drawn)
     levels = [r.levelname for r in caplog.records if "convergence" in r.getMessage()]
     assert levels == ["WARNING", "INFO"]
 
 
 def test_suggested_cutoff_is_the_first_that_meets_the_tolerance():
     config = low_cutoff_config()
-    circuit, drawn, _ = shard_outputs(config, 0, 40)
+    _, engine, drawn, _ = shard_outputs(config, 0, 40)
     rows = np.arange(0, 40, 5)
-    found = suggest_cutoff("compiled", circuit, drawn, rows, 1e-4, 3, range(3, 16))
+    found = suggest_cutoff(engine, drawn, rows, 1e-4, 3, range(3, 16))
     deviations = [row["max_deviation"] for row in found["table"]]
     assert found["cutoff"] == found["table"][-1]["cutoff"]
     assert deviations[-1] <= 1e-4 < min(deviations[:-1])

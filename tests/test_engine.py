@@ -9,9 +9,12 @@ import pytest
 
 from conftest import tiny_config
 from cvgen.circuits import CircuitSpec, blackbird_circuit, circuit_from_config
-from cvgen.engines import SFEngine, configure_tensorflow, make_engine
+from cvgen.conventions import COMPUTED_OUTPUTS
+from cvgen.engines import configure_tensorflow, make_engine
+from cvgen.engines.backend import NUMPY
+from cvgen.engines.observables import ket_observables
+from cvgen.engines.sf import SFEngine
 from cvgen.errors import CvgenError
-from cvgen.observables import OUTPUTS, ket_observables
 from cvgen.params import draw_parameters
 
 TIGHT = 1e-12
@@ -80,9 +83,9 @@ def test_batched_equals_per_sample(tf):
         for j in range(i):
             assert np.abs(kets_single[i] - kets_single[j]).max() > 1e-3
 
-    obs_batched = ket_observables(tf.constant(kets_batched), OUTPUTS)
-    obs_single = ket_observables(tf.constant(kets_single), OUTPUTS)
-    for name in OUTPUTS:
+    obs_batched = ket_observables(NUMPY, kets_batched, COMPUTED_OUTPUTS)
+    obs_single = ket_observables(NUMPY, kets_single, COMPUTED_OUTPUTS)
+    for name in COMPUTED_OUTPUTS:
         np.testing.assert_allclose(obs_batched[name], obs_single[name], atol=TIGHT, err_msg=name)
 
 

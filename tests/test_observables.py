@@ -2,18 +2,22 @@
 
 Conventions are SF's: hbar = 2, x = a + a^dagger, p = -i(a - a^dagger), expectation values of the
 truncated state without renormalising. SF's `quad_expectation` at phi = pi/2 rotates in single
-precision, so p is only compared to ~1e-6; everything else to ~1e-10 in complex128.
+precision, so p is only compared to ~1e-6; everything else to ~1e-10 in complex128. Every test
+runs on both array namespaces (numpy and TensorFlow), held to the same tolerances.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 import pytest
 
+from cvgen.conventions import COMPUTED_OUTPUTS as OUTPUTS
 from cvgen.engines import configure_tensorflow
-from cvgen.observables import OUTPUTS, ket_observables
+from cvgen.engines.backend import BACKENDS, namespace
+from cvgen.engines.observables import ket_observables
 
 BATCH = 3
 TIGHT = 1e-10
@@ -36,6 +40,19 @@ GATES = {
 @pytest.fixture(scope="module")
 def tf():
     return configure_tensorflow(1)
+
+
+@pytest.fixture(params=BACKENDS)
+def xp(request, tf):
+    """The array namespace the observables are computed in."""
+    return namespace(request.param)
+
+
+def observe(xp, ket, outputs) -> dict[str, np.ndarray]:
+    """ket_observables in namespace `xp` of a ket given as numpy or TF, as numpy arrays."""
+    ket = np.asarray(ket)
+    values = ket_observables(xp, xp.asarray(ket, ket.dtype.name), outputs)
+    return {name: xp.numpy(value) for name, value in values.items()}
 
 
 def random_circuit(modes: int, seed: int):
@@ -62,6 +79,13 @@ def random_circuit(modes: int, seed: int):
     return cutoff, gates
 
 
+@functools.cache
+def sf_state(modes: int, seed: int, dtype: str):
+    """SF's batched state of random_circuit(modes, seed), run once for both namespaces."""
+    cutoff, gates = random_circuit(modes, seed)
+    return run_sf_batched(configure_tensorflow(1), modes, cutoff, gates, dtype)
+
+
 def run_sf_batched(tf, modes, cutoff, gates, dtype):
     """Run `gates` with SF directly in batch mode; free arguments are bound per sample."""
     import strawberryfields as sf
@@ -86,12 +110,12 @@ def run_sf_batched(tf, modes, cutoff, gates, dtype):
 
 
 @pytest.mark.parametrize("modes, seed", [(1, 1), (1, 2), (2, 3), (2, 4), (3, 5), (3, 6)])
-def test_observables_match_sf_on_random_circuits(tf, modes, seed):
-    cutoff, gates = random_circuit(modes, seed)
-    state = run_sf_batched(tf, modes, cutoff, gates, "complex128")
+def test_observables_match_sf_on_random_circuits(xp, modes, seed):
+    cutoff, _ = random_circuit(modes, seed)
+    state = sf_state(modes, seed, "complex128")
     ket = state.ket()
     assert ket.shape == (BATCH,) + (cutoff,) * modes
-    obs = ket_observables(ket, OUTPUTS)
+    obs = observe(xp, ket, OUTPUTS)
 
     assert obs["quad_x"].shape == (BATCH, modes)
     assert obs["quad_p"].shape == (BATCH, modes)
@@ -120,11 +144,11 @@ def test_observables_match_sf_on_random_circuits(tf, modes, seed):
     assert np.all(obs["norm"] > 0.9) and np.all(obs["norm"] <= 1 + TIGHT)
 
 
-def test_only_requested_outputs_are_returned(tf):
-    ket = tf.constant(coherent(0.3 + 0.1j, 6)[None, :])
-    assert set(ket_observables(ket, ["quad_x", "norm"])) == {"quad_x", "norm"}
-    assert set(ket_observables(ket, ("mean_photon",))) == {"mean_photon"}
-    only_p = ket_observables(ket, ("quad_p",))
+def test_only_requested_outputs_are_returned(xp):
+    ket = coherent(0.3 + 0.1j, 6)[None, :]
+    assert set(observe(xp, ket, ["quad_x", "norm"])) == {"quad_x", "norm"}
+    assert set(observe(xp, ket, ("mean_photon",))) == {"mean_photon"}
+    only_p = observe(xp, ket, ("quad_p",))
     assert set(only_p) == {"quad_p"}
     np.testing.assert_allclose(only_p["quad_p"], [[0.2]], rtol=0, atol=1e-6)  # 2 Im(alpha)
 
@@ -150,10 +174,10 @@ def squeezed_vacuum(r: float, phi: float, cutoff: int) -> np.ndarray:
 
 
 @pytest.mark.parametrize("r, phi", [(0.7, 0.4), (1.1, 2.5), (0.3, -1.2)])
-def test_displaced_vacuum_closed_form(tf, r, phi):
+def test_displaced_vacuum_closed_form(xp, r, phi):
     cutoff = 25
-    ket = tf.constant(coherent(r * np.exp(1j * phi), cutoff)[None, :])
-    obs = ket_observables(ket, OUTPUTS)
+    ket = coherent(r * np.exp(1j * phi), cutoff)[None, :]
+    obs = observe(xp, ket, OUTPUTS)
     np.testing.assert_allclose(obs["quad_x"], [[2 * r * np.cos(phi)]], rtol=0, atol=1e-10)
     np.testing.assert_allclose(obs["quad_p"], [[2 * r * np.sin(phi)]], rtol=0, atol=1e-10)
     np.testing.assert_allclose(obs["mean_photon"], [[r**2]], rtol=0, atol=1e-10)
@@ -164,7 +188,7 @@ def test_displaced_vacuum_closed_form(tf, r, phi):
     np.testing.assert_allclose(obs["fock_probs"][0], poisson, rtol=0, atol=1e-12)
 
 
-def test_sf_displaced_vacuum_matches_closed_form(tf):
+def test_sf_displaced_vacuum_matches_closed_form(tf, xp):
     """SF's Dgate(r, phi) on the vacuum, unbatched, against the same closed forms (SF's Dgate
     is accurate to ~5e-8 even in complex128)."""
     import strawberryfields as sf
@@ -176,7 +200,7 @@ def test_sf_displaced_vacuum_matches_closed_form(tf):
         ops.Dgate(r, phi) | q[0]
     engine = sf.Engine("tf", backend_options={"cutoff_dim": 25, "dtype": tf.complex128})
     ket = engine.run(prog).state.ket()
-    obs = ket_observables(tf.expand_dims(ket, 0), OUTPUTS)
+    obs = observe(xp, tf.expand_dims(ket, 0), OUTPUTS)
     np.testing.assert_allclose(obs["quad_x"], [[2 * r * np.cos(phi)]], rtol=0, atol=1e-6)
     np.testing.assert_allclose(obs["quad_p"], [[2 * r * np.sin(phi)]], rtol=0, atol=1e-6)
     np.testing.assert_allclose(obs["mean_photon"], [[r**2]], rtol=0, atol=1e-6)
@@ -184,10 +208,10 @@ def test_sf_displaced_vacuum_matches_closed_form(tf):
 
 
 @pytest.mark.parametrize("r, phi", [(0.3, 0.0), (0.5, 1.3)])
-def test_squeezed_vacuum_closed_form(tf, r, phi):
+def test_squeezed_vacuum_closed_form(xp, r, phi):
     cutoff = 40
-    ket = tf.constant(squeezed_vacuum(r, phi, cutoff)[None, :])
-    obs = ket_observables(ket, OUTPUTS)
+    ket = squeezed_vacuum(r, phi, cutoff)[None, :]
+    obs = observe(xp, ket, OUTPUTS)
     np.testing.assert_allclose(obs["quad_x"], [[0.0]], rtol=0, atol=1e-12)
     np.testing.assert_allclose(obs["quad_p"], [[0.0]], rtol=0, atol=1e-12)
     np.testing.assert_allclose(obs["mean_photon"], [[np.sinh(r) ** 2]], rtol=0, atol=1e-9)
@@ -195,22 +219,22 @@ def test_squeezed_vacuum_closed_form(tf, r, phi):
     assert np.all(obs["fock_probs"][0, 1::2] == 0)  # only even photon numbers
 
 
-def test_superposition_of_vacuum_and_one_photon(tf):
+def test_superposition_of_vacuum_and_one_photon(xp):
     """(|0> + e^{i theta}|1>)/sqrt2: <a> = e^{i theta}/2, so <x> = cos theta, <p> = sin theta."""
     theta = 0.8
-    ket = tf.constant(np.array([[1, np.exp(1j * theta), 0, 0]]) / np.sqrt(2))
-    obs = ket_observables(ket, OUTPUTS)
+    ket = np.array([[1, np.exp(1j * theta), 0, 0]]) / np.sqrt(2)
+    obs = observe(xp, ket, OUTPUTS)
     np.testing.assert_allclose(obs["quad_x"], [[np.cos(theta)]], rtol=0, atol=1e-14)
     np.testing.assert_allclose(obs["quad_p"], [[np.sin(theta)]], rtol=0, atol=1e-14)
     np.testing.assert_allclose(obs["mean_photon"], [[0.5]], rtol=0, atol=1e-14)
     np.testing.assert_allclose(obs["fock_probs"], [[0.5, 0.5, 0, 0]], rtol=0, atol=1e-14)
 
 
-def test_vacuum_fock_probs(tf):
+def test_vacuum_fock_probs(xp):
     for modes, cutoff in [(1, 5), (2, 4), (3, 3)]:
         ket = np.zeros((2,) + (cutoff,) * modes, dtype=np.complex128)
         ket[(slice(None),) + (0,) * modes] = 1.0
-        obs = ket_observables(tf.constant(ket), OUTPUTS)
+        obs = observe(xp, ket, OUTPUTS)
         expected = np.zeros(cutoff**modes)
         expected[0] = 1.0
         np.testing.assert_array_equal(obs["fock_probs"], [expected, expected])
@@ -220,14 +244,14 @@ def test_vacuum_fock_probs(tf):
         np.testing.assert_array_equal(obs["norm"], [1.0, 1.0])
 
 
-def test_modes_are_not_mixed_up(tf):
+def test_modes_are_not_mixed_up(xp):
     """A product of two different coherent states: each mode reports its own values, and the
     Fock probabilities are flattened row-major (index n0 * D + n1, like SF's all_fock_probs)."""
     cutoff = 20
     a0, a1 = 0.5 * np.exp(0.3j), 0.9 * np.exp(-2.0j)
     k0, k1 = coherent(a0, cutoff), coherent(a1, cutoff)
     ket = np.stack([np.outer(k0, k1), np.outer(k1, k0)])
-    obs = ket_observables(tf.constant(ket), OUTPUTS)
+    obs = observe(xp, ket, OUTPUTS)
     x = 2 * np.array([[a0.real, a1.real], [a1.real, a0.real]])
     p = 2 * np.array([[a0.imag, a1.imag], [a1.imag, a0.imag]])
     n = np.array([[abs(a0) ** 2, abs(a1) ** 2], [abs(a1) ** 2, abs(a0) ** 2]])
@@ -239,11 +263,11 @@ def test_modes_are_not_mixed_up(tf):
     )
 
 
-def test_truncated_state_is_not_renormalised(tf):
+def test_truncated_state_is_not_renormalised(xp):
     """A coherent state cut short keeps norm < 1 and <n> is the un-renormalised sum."""
     alpha, cutoff = 1.5, 4
     amplitudes = coherent(alpha, cutoff)
-    obs = ket_observables(tf.constant(amplitudes[None, :]), OUTPUTS)
+    obs = observe(xp, amplitudes[None, :], OUTPUTS)
     probs = np.abs(amplitudes) ** 2
     assert obs["norm"][0] < 0.95
     np.testing.assert_allclose(obs["norm"], [probs.sum()], rtol=0, atol=1e-14)
@@ -253,15 +277,14 @@ def test_truncated_state_is_not_renormalised(tf):
 
 
 @pytest.mark.parametrize("modes, seed", [(1, 7), (3, 8)])
-def test_complex64_gives_float32_close_to_complex128(tf, modes, seed):
-    cutoff, gates = random_circuit(modes, seed)
+def test_complex64_gives_float32_close_to_complex128(tf, xp, modes, seed):
     """Both the same ket cast to complex64 and a whole SF simulation in complex64."""
-    ket128 = run_sf_batched(tf, modes, cutoff, gates, "complex128").ket()
-    ket64 = run_sf_batched(tf, modes, cutoff, gates, "complex64").ket()
+    ket128 = sf_state(modes, seed, "complex128").ket()
+    ket64 = sf_state(modes, seed, "complex64").ket()
     assert ket64.dtype == tf.complex64
-    obs128 = ket_observables(ket128, OUTPUTS)
+    obs128 = observe(xp, ket128, OUTPUTS)
     for ket in (tf.cast(ket128, tf.complex64), ket64):
-        obs64 = ket_observables(ket, OUTPUTS)
+        obs64 = observe(xp, ket, OUTPUTS)
         for name in OUTPUTS:
             assert obs64[name].dtype == np.float32, name
             np.testing.assert_allclose(obs64[name], obs128[name], rtol=0, atol=1e-5, err_msg=name)

@@ -71,7 +71,9 @@ def test_threads_follow_the_memory_estimate_within_bounds():
 
 
 def test_workflow_declares_threads_and_time_limit(tmp_path):
-    config = tiny_config(resources={"runtime_minutes": 45, "mem_mb_per_thread": 512})
+    config = tiny_config(
+        backend="tensorflow", resources={"runtime_minutes": 45, "mem_mb_per_thread": 512}
+    )
     result = run_workflow(tmp_path, "--cores", "8", "--dry-run", config=config)
     assert result.returncode == 0, result.stderr
     shard_jobs = re.findall(r"rule generate_shard:.*?resources: ([^\n]*)", result.stdout, re.S)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from cvgen.engines import configure_tensorflow
+from cvgen.engines.backend import NUMPY, namespace
 from cvgen.sampling import (
     Sampler,
     SamplingSpec,
@@ -21,10 +21,10 @@ from cvgen.sampling import (
     hermite_functions,
     make_spec,
     quadrature_angles,
-    sampling_uniforms,
 )
+from cvgen.streams import block_uniforms
 
-tf = configure_tensorflow(1)
+TENSORFLOW = namespace("tensorflow", threads=1)  # before SF's first TF op, which fixes threads
 
 
 def spec(angles, shots, cutoff, outputs=("homodyne", "fock_samples"), points=1024) -> SamplingSpec:
@@ -47,8 +47,7 @@ def draw(ket: np.ndarray, angles, copies: int, shots: int, seed: int = 11, **kwa
     """Outcomes of `copies` copies of one ket, `shots` each, flattened to [copies * shots, M]."""
     modes, cutoff = ket.ndim, ket.shape[0]
     sampler = Sampler(spec(angles, shots, cutoff, **kwargs), modes, cutoff, "complex128", seed)
-    kets = tf.constant(np.broadcast_to(ket, (copies, *ket.shape)))
-    outputs, summaries = sampler.sample(kets, 0)
+    outputs, summaries = sampler.sample(np.broadcast_to(ket, (copies, *ket.shape)), 0)
     flat = {name: value.reshape(copies * shots, modes) for name, value in outputs.items()}
     return flat, summaries
 
@@ -189,28 +188,29 @@ def test_threshold_samples_are_clicks_of_the_fock_samples():
     assert np.array_equal(outcomes["fock_samples"][:, 0], outcomes["fock_samples"][:, 1])
 
 
-def test_outcomes_depend_only_on_the_samples_position():
+@pytest.mark.parametrize("xp", [NUMPY, TENSORFLOW], ids=["numpy", "tensorflow"])
+def test_outcomes_depend_only_on_the_samples_position(xp):
     rng = np.random.default_rng(3)
     kets = rng.normal(size=(40, 4, 4)) + 1j * rng.normal(size=(40, 4, 4))
     kets /= np.linalg.norm(kets.reshape(40, -1), axis=1)[:, None, None]
-    sampler = Sampler(spec((0.0, 0.4), 3, 4), 2, 4, "complex128", seed=5)
-    whole, _ = sampler.sample(tf.constant(kets), 1000)
-    part, _ = sampler.sample(tf.constant(kets[17:31]), 1017)
+    sampler = Sampler(spec((0.0, 0.4), 3, 4), 2, 4, "complex128", 5, xp)
+    whole, _ = sampler.sample(xp.asarray(kets, "complex128"), 1000)
+    part, _ = sampler.sample(xp.asarray(kets[17:31], "complex128"), 1017)
     # Photon numbers are identical; quadratures up to float rounding (BLAS sums in batch-size
     # dependent order), far below any physical resolution.
     assert np.array_equal(whole["fock_samples"][17:31], part["fock_samples"])
     assert np.abs(whole["homodyne"][17:31] - part["homodyne"]).max() < 1e-9
-    other, _ = Sampler(spec((0.0, 0.4), 3, 4), 2, 4, "complex128", seed=6).sample(
-        tf.constant(kets), 1000
+    other, _ = Sampler(spec((0.0, 0.4), 3, 4), 2, 4, "complex128", 6, xp).sample(
+        xp.asarray(kets, "complex128"), 1000
     )
     assert not np.allclose(other["homodyne"], whole["homodyne"])
 
 
 def test_uniforms_straddle_blocks_consistently():
-    whole = sampling_uniforms(1, 2, 1000, 3100, (2,))
+    whole = block_uniforms(1, 2, 1000, 3100, (2,))
     assert whole.shape == (2100, 2)
-    assert np.array_equal(whole[24:1048], sampling_uniforms(1, 2, 1024, 2048, (2,)))
-    assert np.array_equal(whole[-1], sampling_uniforms(1, 2, 3099, 3100, (2,))[0])
+    assert np.array_equal(whole[24:1048], block_uniforms(1, 2, 1024, 2048, (2,)))
+    assert np.array_equal(whole[-1], block_uniforms(1, 2, 3099, 3100, (2,))[0])
 
 
 def test_grid_errors_are_measured():
@@ -219,12 +219,10 @@ def test_grid_errors_are_measured():
     _, good = draw(ket, (0.0,), 4, 8)
     assert good["homodyne_mass_error"] < 1e-8 and good["homodyne_interpolation_error"] < 1e-3
     sampler = Sampler(spec((0.0,), 8, 10, points=40), 1, 10, "complex128", 1)
-    _, coarse = sampler.sample(tf.constant(np.broadcast_to(ket, (4, 10))), 0)
+    _, coarse = sampler.sample(np.broadcast_to(ket, (4, 10)), 0)
     assert coarse["homodyne_interpolation_error"] > 1e-2
     narrow = make_spec(("homodyne",), 8, (0.0,), 2.0, 512)
-    _, cut = Sampler(narrow, 1, 10, "complex128", 1).sample(
-        tf.constant(np.broadcast_to(ket, (4, 10))), 0
-    )
+    _, cut = Sampler(narrow, 1, 10, "complex128", 1).sample(np.broadcast_to(ket, (4, 10)), 0)
     assert cut["homodyne_mass_error"] > 0.1
 
 

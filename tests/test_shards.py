@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 from conftest import tiny_config
-from cvgen.config import shard_ranges
 from cvgen.convergence import checked_rows
 from cvgen.errors import CvgenError
 from cvgen.shards import (
@@ -28,7 +27,7 @@ def params(tmp_path):
 
 def fake_shard(params, index, outputs=None):
     """A shard with the right inputs and made-up (finite) outputs."""
-    start, stop = shard_ranges(params.config)[index]
+    start, stop = params.plan.shards[index]
     n = stop - start
     rng = np.random.default_rng(index)
     outputs = outputs or {
@@ -38,7 +37,7 @@ def fake_shard(params, index, outputs=None):
         "fock_probs": rng.random((n, 25)).astype(np.float32),
         "norm": rng.random(n).astype(np.float32),
     }
-    rows = checked_rows(params.config, start, stop)
+    rows = checked_rows(params.plan, start, stop)
     convergence = {"rows": rows, "norm": rng.random(len(rows))}
     for name in ("quad_x", "quad_p", "mean_photon", "fock_probs"):
         convergence[f"max_{name}"] = convergence[f"mean_{name}"] = rng.random(len(rows))

@@ -19,14 +19,17 @@ from test_compiled import BATCH, SAMPLES, random_circuit
 
 from conftest import run_workflow, tiny_config
 from cvgen import read_dataset, stages
-from cvgen.circuits import CircuitSpec, circuit_from_config
-from cvgen.compiled import CompiledEngine, apply
-from cvgen.engines import SFEngine, configure_tensorflow, make_engine
+from cvgen.circuits import CircuitSpec, circuit_from_config, compile_circuit
+from cvgen.engines import configure_tensorflow, make_engine
+from cvgen.engines.backend import BACKENDS, NUMPY
+from cvgen.engines.compiled import CompiledEngine, compile_steps
+from cvgen.engines.observables import ket_observables
+from cvgen.engines.per_mode import PerModeTruncation
+from cvgen.engines.sf import SFEngine
+from cvgen.engines.total_photon import TotalPhotonTruncation, basis_size, basis_states
 from cvgen.errors import CvgenError
 from cvgen.memory import job_memory_mb
-from cvgen.observables import ket_observables
 from cvgen.params import draw_parameters
-from cvgen.total_photon import TotalPhotonEngine, basis_size, basis_states
 
 EXPECTATIONS = ("quad_x", "quad_p", "mean_photon")
 
@@ -36,23 +39,41 @@ def tf():
     return configure_tensorflow(1)
 
 
+@pytest.fixture(params=BACKENDS)
+def backend(request):
+    """The compiled engine's array namespace: numpy and TensorFlow held to the same tolerance."""
+    return request.param
+
+
+def is_total_photon(engine) -> bool:
+    """The compiled engine running the total-photon truncation strategy."""
+    return isinstance(engine, CompiledEngine) and isinstance(
+        engine.truncation, TotalPhotonTruncation
+    )
+
+
 def kept(modes: int, cutoff: int) -> np.ndarray:
     """The per-mode box [cutoff] * modes, True where fewer than `cutoff` photons in total."""
     return np.indices([cutoff] * modes).sum(axis=0) < cutoff
 
 
-def projected_reference(tf, spec: CircuitSpec, args: dict, count: int) -> np.ndarray:
-    """Kets of P U_k P ... P U_1 P |0>, computed densely in the per-mode box of cutoff N."""
-    engine = CompiledEngine(dataclasses.replace(spec, truncation="per_mode"), count)
-    values = {n: tf.constant(args[n][:count], tf.float64) for n in args}
-    mask = tf.constant(kept(spec.modes, spec.cutoff)[None], engine.dtype)
-    state = np.zeros([count] + [spec.cutoff] * spec.modes, complex)
+def projected_reference(spec: CircuitSpec, args: dict, count: int) -> np.ndarray:
+    """Kets of P U_k P ... P U_1 P |0>, computed densely in the per-mode box of cutoff N.
+
+    In numpy, every gate built per sample (none shared), applied by the per-mode truncation.
+    """
+    circuit = compile_circuit(dataclasses.replace(spec, truncation="per_mode"))
+    steps = [dataclasses.replace(s, shared=False) for s in compile_steps(circuit.ops, set())]
+    engine = CompiledEngine(circuit, count, xp=NUMPY, steps=steps)
+    assert isinstance(engine.truncation, PerModeTruncation)
+    values = {n: np.asarray(args[n][:count], np.float64) for n in args}
+    mask = kept(spec.modes, spec.cutoff)[None]
+    state = np.zeros([count] + [spec.cutoff] * spec.modes, spec.dtype)
     state[(slice(None),) + (0,) * spec.modes] = 1
-    state = tf.constant(state, engine.dtype)
-    for step in engine.steps:
-        matrix = engine._matrix(step, values, count)
-        state = apply(state, matrix, step.action, step.wires, False) * mask
-    return state.numpy()
+    for index, step in enumerate(engine.steps):
+        tensors = engine.truncation.prepare(index, engine._matrix(step, values, count))
+        state = engine.truncation.apply(state, index, tensors) * mask
+    return state
 
 
 def qnn(modes: int, samples: int, layers: int = 2) -> tuple[CircuitSpec, object]:
@@ -89,29 +110,29 @@ def test_basis_is_every_state_below_the_total_in_box_order():
 
 
 @pytest.mark.parametrize(("seed", "modes", "cutoff"), [(0, 1, 6), (2, 2, 7), (4, 3, 6), (5, 4, 5)])
-def test_every_gate_acts_as_its_projection_on_the_kept_states(tf, seed, modes, cutoff):
+def test_every_gate_acts_as_its_projection_on_the_kept_states(tf, backend, seed, modes, cutoff):
     """Random circuits with every gate kind (Dgate, Sgate, Vgate, BSgate, MZgate, S2gate, Rgate,
     Kgate, CKgate, an Interferometer), per-sample and per-circuit parameters, and a batch
     straddling two circuits: kets and outputs equal P U P applied gate by gate."""
     spec, drawn = random_circuit(seed, modes, cutoff, "complex128")
     spec = dataclasses.replace(spec, truncation="total")
-    engine = make_engine("compiled", spec, BATCH, drawn.circuit_names)
-    assert isinstance(engine, TotalPhotonEngine)
+    engine = make_engine("compiled", spec, BATCH, drawn.circuit_names, backend=backend)
+    assert is_total_photon(engine) and engine.backend == backend
     for start in range(0, SAMPLES, BATCH):
         count = min(BATCH, SAMPLES - start)
         args = drawn.batch_args(start, start + count)
         kets, outputs = engine.evaluate(args, count)
-        expected = projected_reference(tf, spec, args, count)
+        expected = projected_reference(spec, args, count)
         assert kets.shape == (count,) + (cutoff,) * modes  # embedded in the per-mode box
-        assert np.abs(kets.numpy() - expected).max() < 1e-12
-        for name, values in ket_observables(tf.constant(expected), engine.outputs).items():
+        assert np.abs(engine.xp.numpy(kets) - expected).max() < 1e-12
+        for name, values in ket_observables(NUMPY, expected, engine.outputs).items():
             assert outputs[name].shape == values.shape, name
             assert np.abs(outputs[name] - values).max() < 1e-12, name
         assert np.all(outputs["fock_probs"][:, ~kept(modes, cutoff).reshape(-1)] == 0)
         assert np.array_equal(engine.observables(args, count)["norm"], outputs["norm"])
 
 
-def test_equals_sf_cut_to_the_kept_states_when_gates_keep_the_photon_number(tf):
+def test_equals_sf_cut_to_the_kept_states_when_gates_keep_the_photon_number(tf, backend):
     """One Dgate or Sgate per mode on the vacuum, then passive and diagonal gates only.
 
     Each first gate acts on its mode's vacuum, so P U P keeps exact amplitudes; the later gates
@@ -137,15 +158,16 @@ def test_equals_sf_cut_to_the_kept_states_when_gates_keep_the_photon_number(tf):
     args = {n: rng.uniform(-1, 1, count) for n in names}
     args.update(a0=rng.uniform(0.9, 1.2, count), a2=rng.uniform(0.9, 1.2, count))
     spec = CircuitSpec(modes, cutoff, "complex128", names, gates=gates, truncation="total")
-    engine = make_engine("compiled", spec, count, ())
+    engine = make_engine("compiled", spec, count, (), backend=backend)
+    assert is_total_photon(engine) and engine.backend == backend
     kets, outputs = engine.evaluate(args, count)
     sf_engine = SFEngine(dataclasses.replace(spec, truncation="per_mode"), count)
     sf_kets = sf_engine.kets(args, count).numpy()
     cut = sf_kets * kept(modes, cutoff)
-    assert np.abs(kets.numpy() - cut).max() < 1e-10
-    for name, values in ket_observables(tf.constant(cut), engine.outputs).items():
+    assert np.abs(engine.xp.numpy(kets) - cut).max() < 1e-10
+    for name, values in ket_observables(NUMPY, cut, engine.outputs).items():
         assert np.abs(outputs[name] - values).max() < 1e-10, name
-    sf_outputs = ket_observables(tf.constant(sf_kets), engine.outputs)
+    sf_outputs = ket_observables(NUMPY, sf_kets, engine.outputs)
     assert (sf_outputs["norm"] - outputs["norm"]).min() > 1e-3  # the cut removed something
     assert np.abs(sf_outputs["mean_photon"] - outputs["mean_photon"]).max() > 1e-2
 
@@ -249,7 +271,7 @@ def test_total_truncation_through_the_config_and_generate_shard(tf, tmp_path):
     )
     spec = circuit_from_config(config)
     assert spec.truncation == "total"
-    assert isinstance(make_engine("compiled", spec, 4), TotalPhotonEngine)
+    assert is_total_photon(make_engine("compiled", spec, 4))
     stages.prepare_params(config, tmp_path / "params.h5")
     shard = stages.generate_shard(tmp_path / "params.h5", 1, tmp_path / "1.h5")
     start, stop = shard.start, shard.stop

@@ -7,23 +7,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import run_workflow, tiny_config
+from conftest import run_workflow, tiny_plan
 from cvgen.errors import CvgenError
-from cvgen.stages import _check_truncation
+from cvgen.stages import check_truncation
 
 
 def test_truncated_samples_are_counted_and_warned(caplog):
     norm = np.array([1.0, 0.95, 0.999, 0.5])
     with caplog.at_level("WARNING"):
-        assert _check_truncation(norm, 100, tiny_config(norm_threshold=0.99)) == 2
+        assert check_truncation(norm, 100, tiny_plan(norm_threshold=0.99)) == 2
     assert "2 samples" in caplog.text and "sample 103" in caplog.text
 
 
 def test_on_truncation_fail_names_count_lowest_norm_and_remedy():
-    config = tiny_config(norm_threshold=0.99, on_truncation="fail")
+    plan = tiny_plan(norm_threshold=0.99, on_truncation="fail")
     with pytest.raises(CvgenError, match=r"1 samples .* \(lowest 0\.900000, sample 7\).*cutoff"):
-        _check_truncation(np.array([1.0, 0.9]), 6, config)
-    assert _check_truncation(np.array([1.0, 0.995]), 6, config) == 0
+        check_truncation(np.array([1.0, 0.9]), 6, plan)
+    assert check_truncation(np.array([1.0, 0.995]), 6, plan) == 0
 
 
 def run(workdir: Path, **overrides) -> subprocess.CompletedProcess:
@@ -78,8 +78,8 @@ def test_convergence_over_tolerance_fails_the_build_with_on_truncation_fail(tmp_
 
 
 def test_nan_output_fails_naming_the_samples_and_the_likely_cause():
-    from cvgen.stages import _check_finite
+    from cvgen.stages import check_finite
 
     values = {"norm": np.array([1.0, np.nan]), "quad_x": np.zeros((2, 1))}
     with pytest.raises(CvgenError, match=r"'norm' is NaN or Inf for samples in \[40, 42\).*cutoff"):
-        _check_finite(values, 40, 42)
+        check_finite(values, 40, 42)

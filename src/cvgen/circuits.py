@@ -1,16 +1,26 @@
-"""Circuits: the CV-QNN template and Blackbird scripts, as SF Programs with free parameters.
+"""Circuits: the CV-QNN template and Blackbird scripts, with free parameters.
 
 Parameter names and modes are known without importing Strawberry Fields (which pulls in
 TensorFlow, seconds of start-up), so the Snakefile and config checks stay fast. SF is imported
-only when a Program is built, inside a generation job.
+when a Program is built: to compile a Blackbird script to cvgen's op list (`compile_circuit`,
+once, in prepare_params) and by the SF engine.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
 from cvgen.errors import CvgenError
+from cvgen.program import (
+    NATIVE_GATES,
+    Op,
+    ops_from_gates,
+    ops_from_json,
+    ops_from_program,
+    ops_json,
+)
 
 # A gate as plain data: (SF op name, arguments, wires). A str argument is a free parameter.
 Gate = tuple[str, tuple[str | float, ...], tuple[int, ...]]
@@ -34,6 +44,13 @@ class CircuitSpec:
     # Which Fock states are kept: "per_mode" (every mode below cutoff) or "total" (fewer than
     # cutoff photons in all modes together; compiled engine only, see cvgen.total_photon).
     truncation: str = "per_mode"
+    ops: tuple[Op, ...] | None = None  # the compiled op list (compile_circuit), None until then
+
+    def to_dict(self) -> dict:
+        """Plain JSON-able values (params.h5 stores them; `circuit_from_dict` reads them)."""
+        values = dataclasses.asdict(self)
+        values["ops"] = None if self.ops is None else ops_json(self.ops)
+        return values
 
     def build_program(self):
         """Build the SF Program once, with symbolic parameters bound per batch via `args`."""
@@ -55,6 +72,29 @@ class CircuitSpec:
                 op = getattr(ops, name)(*(free[a] if isinstance(a, str) else a for a in args))
                 op | tuple(q[w] for w in wires)
         return program
+
+
+def circuit_from_dict(values: dict) -> CircuitSpec:
+    """The circuit `CircuitSpec.to_dict` wrote."""
+    values = dict(values)
+    if values["gates"] is not None:
+        values["gates"] = tuple(
+            (name, tuple(args), tuple(wires)) for name, args, wires in values["gates"]
+        )
+    values["ops"] = None if values["ops"] is None else ops_from_json(values["ops"])
+    for key in ("parameter_names", "op_names"):
+        values[key] = tuple(values[key])
+    return CircuitSpec(**values)
+
+
+def compile_circuit(circuit: CircuitSpec) -> CircuitSpec:
+    """The circuit with its op list: a template's gates as they are (no SF import when all are
+    native), a Blackbird script through SF's Fock compiler."""
+    if circuit.ops is not None:
+        return circuit
+    if circuit.gates is not None and all(name in NATIVE_GATES for name, _, _ in circuit.gates):
+        return dataclasses.replace(circuit, ops=ops_from_gates(circuit.gates))
+    return dataclasses.replace(circuit, ops=ops_from_program(circuit.build_program()))
 
 
 def circuit_from_config(config: dict, blackbird_text: str | None = None) -> CircuitSpec:

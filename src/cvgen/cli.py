@@ -31,7 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     step.add_argument("--params", required=True, help="params.h5 from prepare-params")
     step.add_argument("--shard", required=True, type=int, help="shard index, from 0")
     step.add_argument("--output", required=True, help="shard file to write")
-    step.add_argument("--threads", type=int, default=1, help="TensorFlow threads (default 1)")
+    step.add_argument(
+        "--threads", type=int, default=1, help="threads of numpy's BLAS or TensorFlow (default 1)"
+    )
 
     step = steps.add_parser("aggregate", help="verify all shards -> dataset.h5")
     step.add_argument("--params", required=True, help="params.h5 from prepare-params")
@@ -63,10 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> None:
     """Run the stage `args.step` with its parsed arguments."""
     if args.step == "prepare-params":
-        from cvgen.config import load_config
+        from cvgen.config import read_config
         from cvgen.stages import prepare_params
 
-        prepare_params(load_config(args.config), args.output)
+        prepare_params(read_config(args.config), args.output)
     elif args.step == "generate-shard":
         from cvgen.stages import generate_shard
 
@@ -80,12 +82,12 @@ def run(args: argparse.Namespace) -> None:
 
         build_report(args.dataset, args.json, args.markdown, args.plots, args.benchmarks)
     elif args.step == "suggest-cutoff":
-        from cvgen.config import load_config
+        from cvgen.config import read_config
         from cvgen.convergence import render_suggestion, suggest_for_config
+        from cvgen.plan import build_plan
 
-        found = suggest_for_config(
-            load_config(args.config), args.tolerance, args.samples, args.first, args.last
-        )
+        plan = build_plan(read_config(args.config))
+        found = suggest_for_config(plan, args.tolerance, args.samples, args.first, args.last)
         print(render_suggestion(found))
         if not found["cutoff"]:
             raise CvgenError(

@@ -1,11 +1,10 @@
-"""Loading, validating and hashing a dataset config; the shard plan derived from it."""
+"""Reading a dataset config, its schema and defaults, its hash, and its shard ranges."""
 
 from __future__ import annotations
 
 import copy
 import hashlib
 import json
-import math
 from importlib import resources
 from pathlib import Path
 
@@ -16,23 +15,22 @@ from cvgen.errors import CvgenError
 SCHEMA = resources.files("cvgen") / "config.schema.yaml"
 
 
-def load_config(path: str | Path) -> dict:
-    """Read a YAML config file and return it validated, with every default filled in."""
+def read_config(path: str | Path) -> dict:
+    """The raw mapping of a YAML config file (validate it with cvgen.plan.build_plan)."""
     path = Path(path)
     if not path.is_file():
         raise CvgenError(f"config file {path} not found: pass an existing YAML file")
     try:
-        config = yaml.safe_load(path.read_text()) or {}
+        return yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
         raise CvgenError(f"config file {path} is not valid YAML: {err}") from err
-    return validate_config(config)
 
 
-def validate_config(config: dict) -> dict:
-    """A copy of `config` validated against the schema, defaults filled, cross-checked.
+def apply_schema(config: dict) -> dict:
+    """A copy of `config` checked against the schema, with every default filled in.
 
     Like snakemake.utils.validate(set_default=True), but the first error becomes one line
-    naming the key, instead of a dump of the schema.
+    naming the key, instead of a dump of the schema. Cross-key checks: cvgen.plan.
     """
     import jsonschema
 
@@ -45,7 +43,6 @@ def validate_config(config: dict) -> dict:
         raise CvgenError(f"config key {key}: {error.message}")
     if "norm" not in config["outputs"]:  # always written: it says how far to trust the rest
         config["outputs"].append("norm")
-    check_config(config)
     return config
 
 
@@ -64,44 +61,6 @@ def _validator():
 
     extended = validators.extend(Draft202012Validator, {"properties": fill_defaults})
     return extended(yaml.safe_load(SCHEMA.read_text()))
-
-
-def check_config(config: dict) -> None:
-    """Cross-key checks on a schema-valid config; raise CvgenError on the first problem."""
-    from cvgen.circuits import circuit_from_config
-    from cvgen.compiled import check_ops
-    from cvgen.memory import fitted_batch_size
-    from cvgen.params import assign_distributions
-    from cvgen.sampling import sampling_spec
-
-    total = total_samples(config)
-    if config["shard_size"] > total:
-        raise CvgenError(
-            f"shard_size {config['shard_size']} is larger than the dataset ({total} samples): "
-            f"set shard_size <= n_circuits * samples_per_circuit"
-        )
-    for index, rule in enumerate(config["parameters"]):
-        for key in ("mean", "std", "low", "high", "value"):
-            if key in rule and not math.isfinite(rule[key]):
-                raise CvgenError(
-                    f"parameters[{index}] (match {rule['match']!r}): {key} is {rule[key]}; "
-                    f"give a finite number"
-                )
-        if rule["distribution"] == "uniform" and rule["low"] > rule["high"]:
-            raise CvgenError(
-                f"parameters[{index}] (match {rule['match']!r}): low > high; swap them"
-            )
-    circuit = circuit_from_config(config)
-    sampling_spec(config, circuit.modes)
-    if config["engine"] == "compiled":
-        check_ops(circuit.op_names)
-    elif config["circuit"]["truncation"] == "total":
-        raise CvgenError(
-            "circuit.truncation total needs the compiled engine (SF truncates each mode): "
-            "set engine: compiled or truncation: per_mode"
-        )
-    assign_distributions(circuit.parameter_names, config["parameters"])
-    fitted_batch_size(config, circuit)
 
 
 def total_samples(config: dict) -> int:

@@ -19,15 +19,17 @@ import math
 
 import numpy as np
 
-from cvgen.circuits import CircuitSpec
+from cvgen.engines.base import Engine
 from cvgen.errors import CvgenError
 from cvgen.params import DrawnParameters
+from cvgen.plan import DatasetPlan
+from cvgen.sizes import amplitudes_per_sample
+from cvgen.streams import CONVERGENCE_STREAM, stream
 
 log = logging.getLogger(__name__)
 
 CHECKABLE_OUTPUTS = ("quad_x", "quad_p", "mean_photon", "fock_probs")
 DEFAULT_CHECKED = ("quad_x", "quad_p", "mean_photon")
-CONVERGENCE_STREAM = 4  # streams 0-3 draw parameters and sampling uniforms
 SEARCH_STEPS = 12  # cutoffs a failing shard tries above the dataset's to suggest one
 SEARCH_BUDGET = 2**24  # amplitudes per batch when searching for a cutoff (~130 MB at complex64)
 
@@ -61,40 +63,33 @@ def checked_outputs(outputs: list[str]) -> tuple[str, ...]:
     return tuple(name for name in outputs if name in CHECKABLE_OUTPUTS) or DEFAULT_CHECKED
 
 
-def checked_rows(config: dict, start: int, stop: int) -> np.ndarray:
+def checked_rows(plan: DatasetPlan, start: int, stop: int) -> np.ndarray:
     """The seeded subsample of samples [start, stop) a shard re-runs (empty when switched off)."""
-    settings = config["convergence"]
+    settings = plan.convergence
     size = stop - start
-    if settings["fraction"] == 0:
+    if settings.fraction == 0:
         return np.zeros(0, dtype=np.int64)
-    count = min(size, max(settings["min_samples"], math.ceil(settings["fraction"] * size)))
-    rng = np.random.default_rng(np.random.SeedSequence([config["seed"], CONVERGENCE_STREAM, start]))
+    count = min(size, max(settings.min_samples, math.ceil(settings.fraction * size)))
+    rng = stream(plan.seed, CONVERGENCE_STREAM, start)
     return start + np.sort(rng.choice(size, count, replace=False)).astype(np.int64)
 
 
-def amplitudes_per_sample(modes: int, cutoff: int) -> int:
-    """Size of a sample's state plus a two-mode gate: what a batch's memory scales with."""
-    return cutoff**modes + (cutoff**4 if modes > 1 else 0)
-
-
 def outputs_at_cutoff(
-    engine_name: str,
-    circuit: CircuitSpec,
+    engine: Engine,
     cutoff: int,
     drawn: DrawnParameters,
     rows: np.ndarray,
     names: tuple[str, ...],
     budget: int,
 ) -> dict[str, np.ndarray]:
-    """`names` (and norm) of samples `rows`, simulated at `cutoff` in batches of at most
-    `budget` amplitudes (so a higher cutoff takes no more memory than the main run)."""
-    from cvgen.engines import make_engine
-
-    circuit = dataclasses.replace(circuit, cutoff=cutoff)
-    batch = int(min(len(rows), max(1, budget // amplitudes_per_sample(circuit.modes, cutoff))))
-    engine = make_engine(engine_name, circuit, batch, drawn.circuit_names, outputs=(*names, "norm"))
+    """`names` (and norm) of samples `rows`, simulated by `engine`'s circuit at `cutoff` in
+    batches of at most `budget` amplitudes (so a higher cutoff takes no more memory than the
+    main run). The engine's compiled steps are reused: only the state size changes."""
+    modes = engine.circuit.modes
+    batch = int(min(len(rows), max(1, budget // amplitudes_per_sample(modes, cutoff))))
+    other = engine.at_cutoff(cutoff, batch, outputs=(*names, "norm"))
     parts = [
-        engine.observables(drawn.args_at(rows[i : i + batch]), len(rows[i : i + batch]))
+        other.observables(drawn.args_at(rows[i : i + batch]), len(rows[i : i + batch]))
         for i in range(0, len(rows), batch)
     ]
     return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
@@ -120,33 +115,30 @@ def deviations(
 
 
 def check_shard(
-    config: dict,
-    circuit: CircuitSpec,
+    plan: DatasetPlan,
+    engine: Engine,
     drawn: DrawnParameters,
     outputs: dict[str, np.ndarray],
     start: int,
     stop: int,
-    batch_size: int,
 ) -> ConvergenceCheck | None:
     """Re-run the shard's seeded subsample at the higher cutoff and compare (None when off).
 
     Outputs the dataset already holds are compared as written; others (when the dataset keeps
     none of <x>, <p>, <n>, fock_probs) are computed at the dataset's cutoff too.
     """
-    rows = checked_rows(config, start, stop)
+    rows = checked_rows(plan, start, stop)
     if not len(rows):
         return None
-    names = checked_outputs(config["outputs"])
-    budget = batch_size * amplitudes_per_sample(circuit.modes, circuit.cutoff)
-    engine_name = config["engine"]
+    circuit = plan.circuit
+    names = checked_outputs(plan.outputs)
+    budget = plan.batch_size * amplitudes_per_sample(circuit.modes, circuit.cutoff)
     if all(name in outputs for name in names):
         values = {name: outputs[name][rows - start] for name in (*names, "norm")}
     else:
-        values = outputs_at_cutoff(engine_name, circuit, circuit.cutoff, drawn, rows, names, budget)
-    reference_cutoff = circuit.cutoff + config["convergence"]["extra_cutoff"]
-    reference = outputs_at_cutoff(
-        engine_name, circuit, reference_cutoff, drawn, rows, names, budget
-    )
+        values = outputs_at_cutoff(engine, circuit.cutoff, drawn, rows, names, budget)
+    reference_cutoff = circuit.cutoff + plan.convergence.extra_cutoff
+    reference = outputs_at_cutoff(engine, reference_cutoff, drawn, rows, names, budget)
     largest, mean = deviations(values, reference, names, circuit.modes, circuit.cutoff)
     return ConvergenceCheck(
         rows, np.asarray(values["norm"]), circuit.cutoff, reference_cutoff, largest, mean
@@ -154,14 +146,14 @@ def check_shard(
 
 
 def enforce_tolerance(
-    check: ConvergenceCheck, config: dict, circuit: CircuitSpec, drawn: DrawnParameters
+    check: ConvergenceCheck, plan: DatasetPlan, engine: Engine, drawn: DrawnParameters
 ) -> None:
     """Warn, or fail with on_truncation: fail, when an output moved more than the tolerance.
 
     A failure searches for a cutoff that meets the tolerance on the shard's worst samples; a
     warning (repeated by every shard) leaves that search to `cvgen suggest-cutoff`.
     """
-    tolerance = config["convergence"]["tolerance"]
+    tolerance = plan.convergence.tolerance
     name, worst = check.worst()
     if worst <= tolerance:
         log.info(
@@ -175,19 +167,18 @@ def enforce_tolerance(
         f"{float(check.mean_deviation[name].mean()):.3g}) from cutoff {check.cutoff} to "
         f"{check.reference_cutoff}, over convergence.tolerance {tolerance}"
     )
-    if config["on_truncation"] != "fail":
+    if plan.on_truncation != "fail":
         log.warning(
             "%s; `cvgen suggest-cutoff --config CONFIG` finds a cutoff that meets it", message
         )
         return
     hardest = check.rows[np.argsort(-check.max_deviation[name])[:4]]
     found = suggest_cutoff(
-        config["engine"],
-        circuit,
+        engine,
         drawn,
         hardest,
         tolerance,
-        config["convergence"]["extra_cutoff"],
+        plan.convergence.extra_cutoff,
         range(check.cutoff + 1, check.cutoff + SEARCH_STEPS + 1),
     )
     suggestion = (
@@ -200,8 +191,7 @@ def enforce_tolerance(
 
 
 def suggest_cutoff(
-    engine_name: str,
-    circuit: CircuitSpec,
+    engine: Engine,
     drawn: DrawnParameters,
     rows: np.ndarray,
     tolerance: float,
@@ -209,20 +199,20 @@ def suggest_cutoff(
     cutoffs,
 ) -> dict:
     """The smallest cutoff among `cutoffs` (rising) whose outputs move by at most `tolerance`
-    when it is raised by `extra_cutoff`, on samples `rows`; with the table of every tried one."""
+    when it is raised by `extra_cutoff`, on samples `rows` of `engine`'s circuit; with the
+    table of every tried one."""
     names = DEFAULT_CHECKED
+    modes = engine.circuit.modes
     cache: dict[int, dict[str, np.ndarray]] = {}
 
     def at(cutoff: int) -> dict[str, np.ndarray]:
         if cutoff not in cache:
-            cache[cutoff] = outputs_at_cutoff(
-                engine_name, circuit, cutoff, drawn, rows, names, SEARCH_BUDGET
-            )
+            cache[cutoff] = outputs_at_cutoff(engine, cutoff, drawn, rows, names, SEARCH_BUDGET)
         return cache[cutoff]
 
     table = []
     for cutoff in cutoffs:
-        largest, _ = deviations(at(cutoff), at(cutoff + extra_cutoff), names, circuit.modes, cutoff)
+        largest, _ = deviations(at(cutoff), at(cutoff + extra_cutoff), names, modes, cutoff)
         worst = max(float(v.max()) for v in largest.values())
         table.append(
             {
@@ -242,36 +232,29 @@ def suggest_cutoff(
 
 
 def suggest_for_config(
-    config: dict, tolerance: float | None, samples: int, first_cutoff: int, last_cutoff: int
+    plan: DatasetPlan, tolerance: float | None, samples: int, first_cutoff: int, last_cutoff: int
 ) -> dict:
-    """`suggest_cutoff` for a config, on `samples` seeded samples of its dataset (the config's
-    engine, truncation and extra_cutoff; its tolerance unless one is given)."""
-    from cvgen.circuits import circuit_from_config
-    from cvgen.config import total_samples
-    from cvgen.engines import configure_tensorflow
-    from cvgen.params import draw_dataset_parameters
+    """`suggest_cutoff` for a dataset plan, on `samples` seeded samples of its dataset (the
+    plan's engine, backend, truncation and extra_cutoff; its tolerance unless one is given)."""
+    from cvgen.circuits import compile_circuit
+    from cvgen.engines import make_engine
+    from cvgen.params import draw_plan_parameters
 
     if first_cutoff < 2 or last_cutoff < first_cutoff:
         raise CvgenError(
             f"cutoffs {first_cutoff}..{last_cutoff} are no range; give 2 <= --from <= --to"
         )
-    tf = configure_tensorflow(1)
-    tf.get_logger().setLevel(logging.ERROR)  # one engine per cutoff: retracing is expected
-    circuit = circuit_from_config(config)
-    drawn = draw_dataset_parameters(config, circuit.parameter_names)
-    total = total_samples(config)
-    rng = np.random.default_rng(np.random.SeedSequence([config["seed"], CONVERGENCE_STREAM]))
-    rows = np.sort(rng.choice(total, min(samples, total), replace=False))
-    tolerance = config["convergence"]["tolerance"] if tolerance is None else tolerance
-    extra = config["convergence"]["extra_cutoff"]
+    circuit = compile_circuit(plan.circuit) if plan.engine == "compiled" else plan.circuit
+    drawn = draw_plan_parameters(plan)
+    engine = make_engine(
+        plan.engine, circuit, 1, drawn.circuit_names, DEFAULT_CHECKED, plan.backend
+    )
+    rng = stream(plan.seed, CONVERGENCE_STREAM)
+    rows = np.sort(rng.choice(plan.n_samples, min(samples, plan.n_samples), replace=False))
+    tolerance = plan.convergence.tolerance if tolerance is None else tolerance
+    extra = plan.convergence.extra_cutoff
     found = suggest_cutoff(
-        config["engine"],
-        circuit,
-        drawn,
-        rows,
-        tolerance,
-        extra,
-        range(first_cutoff, last_cutoff + 1),
+        engine, drawn, rows, tolerance, extra, range(first_cutoff, last_cutoff + 1)
     )
     return {**found, "tolerance": tolerance, "extra_cutoff": extra, "samples": len(rows)}
 

@@ -12,13 +12,13 @@ import h5py
 import numpy as np
 import yaml
 
-from cvgen.circuits import circuit_from_config
-from cvgen.config import shard_ranges, total_samples
+from cvgen.conventions import HBAR
 from cvgen.convergence import checked_outputs
 from cvgen.errors import CvgenError
-from cvgen.observables import HBAR
+from cvgen.plan import DatasetPlan, plan_from_json
 from cvgen.provenance import provenance_attrs
-from cvgen.sampling import SUMMARIES, combine_summaries, sampling_spec
+from cvgen.records import RUN_FIELDS
+from cvgen.sampling import SUMMARIES, combine_summaries
 from cvgen.shards import (
     atomic_h5,
     open_h5,
@@ -32,43 +32,24 @@ from cvgen.shards import (
 log = logging.getLogger(__name__)
 
 CHUNK_BYTES = 1 << 20
-# Per-shard run metadata copied into /provenance/shards, one array per field.
-SHARD_FIELDS = (
-    "shard_index",
-    "start",
-    "stop",
-    "threads",
-    "batch_size",
-    "process_start_unix",
-    "finished_unix",
-    "import_s",
-    "startup_s",
-    "first_batch_s",
-    "first_batch_samples",
-    "steady_s",
-    "steady_samples",
-    "compute_s",
-    "norm_below_threshold",
-    "convergence_s",
-)
 
 
 def aggregate(params_path: str | Path, shard_paths: list[str | Path], output: str | Path) -> None:
     """Verify every shard against params.h5 and write dataset.h5; nothing is written on failure."""
     params = read_params_file(params_path)
-    config = params.config
-    ranges = shard_ranges(config)
+    plan = params.plan
+    ranges = plan.shards
     if len(shard_paths) != len(ranges):
         raise CvgenError(
             f"aggregate got {len(shard_paths)} shard files but the config defines {len(ranges)} "
             f"shards; run the whole workflow with snakemake"
         )
-    n_samples = total_samples(config)
+    n_samples = plan.n_samples
     with atomic_h5(output) as handle:
-        _write_attrs(handle, params)
+        _write_attrs(handle, plan)
         write_parameters(handle, params.drawn)
         outputs = handle.create_group("outputs")
-        table: dict[str, list] = {name: [] for name in (*SHARD_FIELDS, "host", "slurm_job_id")}
+        table: dict[str, list] = {name: [] for name in RUN_FIELDS}
         summaries: dict[str, np.ndarray] = {}
         checks: list[dict[str, np.ndarray]] = []
         for index, (path, expected) in enumerate(zip(shard_paths, ranges, strict=True)):
@@ -78,12 +59,13 @@ def aggregate(params_path: str | Path, shard_paths: list[str | Path], output: st
                 if name not in outputs:
                     _create_output(outputs, name, values, n_samples)
                 outputs[name][shard.start : shard.stop] = values
+            run = shard.run.attrs()
             for name in table:
-                table[name].append(shard.attrs[name])
+                table[name].append(run[name])
             summaries = combine_summaries(summaries, shard.summaries)
             checks.append(shard.convergence)
-        _write_summaries(handle, summaries, config, params.blackbird_text, n_samples)
-        _write_convergence(handle, checks, config)
+        _write_summaries(handle, summaries, plan)
+        _write_convergence(handle, checks, plan)
         provenance = handle.create_group("provenance/shards")
         for name, values in table.items():
             kind = h5py.string_dtype() if isinstance(values[0], str) else None
@@ -91,43 +73,45 @@ def aggregate(params_path: str | Path, shard_paths: list[str | Path], output: st
     log.info("verified %d shards, wrote %d samples to %s", len(ranges), n_samples, output)
 
 
-def _write_attrs(handle: h5py.File, params) -> None:
-    config = params.config
-    circuit = config["circuit"]
-    modes = circuit_from_config(config, params.blackbird_text).modes
+def _write_attrs(handle: h5py.File, plan: DatasetPlan) -> None:
+    config, circuit = plan.config, plan.circuit
     handle.attrs.update(
         {
             **provenance_attrs(),
             "config": json.dumps(config, sort_keys=True),
             "config_yaml": yaml.safe_dump(config, sort_keys=False),
-            "config_hash": params.config_hash,
-            "blackbird": params.blackbird_text or "",
-            "seed": config["seed"],
-            "engine": config["engine"],
-            "n_samples": total_samples(config),
-            "n_circuits": config["n_circuits"],
-            "modes": modes,
-            "cutoff": circuit["cutoff"],
-            "truncation": circuit["truncation"],
-            "dtype": circuit["dtype"],
+            "config_hash": plan.config_hash,
+            "plan": plan.to_json(),
+            "blackbird": circuit.blackbird_text or "",
+            "seed": plan.seed,
+            "engine": plan.engine,
+            "backend": plan.backend,
+            "backend_reason": plan.backend_reason,
+            "batch_size": plan.batch_size,
+            "n_samples": plan.n_samples,
+            "n_circuits": plan.n_circuits,
+            "modes": circuit.modes,
+            "cutoff": circuit.cutoff,
+            "truncation": circuit.truncation,
+            "dtype": circuit.dtype,
             "hbar": HBAR,
-            "outputs": json.dumps(config["outputs"]),
+            "outputs": json.dumps(list(plan.outputs)),
             "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
     )
 
 
-def _write_convergence(handle: h5py.File, checks: list[dict], config: dict) -> None:
+def _write_convergence(handle: h5py.File, checks: list[dict], plan: DatasetPlan) -> None:
     """Every shard's re-run samples in one group; per output, the worst and mean deviation also
     as root attributes (convergence_{max,mean}_abs_deviation_{output})."""
     group = handle.create_group("convergence")
-    settings = config["convergence"]
-    cutoff = config["circuit"]["cutoff"]
+    settings = plan.convergence
+    cutoff = plan.circuit.cutoff
     group.attrs.update(
         {
             "cutoff": cutoff,
-            "reference_cutoff": cutoff + settings["extra_cutoff"],
-            "tolerance": settings["tolerance"],
+            "reference_cutoff": cutoff + settings.extra_cutoff,
+            "tolerance": settings.tolerance,
         }
     )
     if not any(checks):
@@ -137,23 +121,24 @@ def _write_convergence(handle: h5py.File, checks: list[dict], config: dict) -> N
         group.create_dataset(name, data=np.concatenate([check[name] for check in checks]))
     attrs = {
         "convergence_samples": len(group["rows"]),
-        "convergence_reference_cutoff": cutoff + settings["extra_cutoff"],
+        "convergence_reference_cutoff": cutoff + settings.extra_cutoff,
     }
-    for name in checked_outputs(config["outputs"]):
+    for name in checked_outputs(plan.outputs):
         attrs[f"convergence_max_abs_deviation_{name}"] = float(group[f"max_{name}"][()].max())
         attrs[f"convergence_mean_abs_deviation_{name}"] = float(group[f"mean_{name}"][()].mean())
     handle.attrs.update(attrs)
 
 
-def _write_summaries(handle: h5py.File, summaries: dict, config: dict, blackbird, n_samples):
+def _write_summaries(handle: h5py.File, summaries: dict, plan: DatasetPlan) -> None:
     """The exact distributions behind the sampled outputs: means over all samples, worst errors.
 
     The group's attributes say how to read them: the homodyne grid and quadrature angles.
     """
     group = handle.create_group("summaries")
     for name, value in summaries.items():
-        group.create_dataset(name, data=value / n_samples if SUMMARIES[name] == "mean" else value)
-    spec = sampling_spec(config, circuit_from_config(config, blackbird).modes)
+        mean = SUMMARIES[name] == "mean"
+        group.create_dataset(name, data=value / plan.n_samples if mean else value)
+    spec = plan.sampling
     if spec:
         group.attrs.update(
             {
@@ -190,6 +175,7 @@ class Dataset:
     circuit_parameters: dict[str, np.ndarray]
     circuit_index: np.ndarray
     config: dict
+    plan: DatasetPlan  # what the build derived from the config (shards, backend, batch size)
     attrs: dict
     shards: dict[str, np.ndarray]
     summaries: dict[str, np.ndarray]  # exact distributions behind sampled outputs
@@ -212,6 +198,7 @@ def read_dataset(path: str | Path) -> Dataset:
             },
             circuit_index=drawn.circuit_index,
             config=json.loads(attrs["config"]),
+            plan=plan_from_json(attrs["plan"]),
             attrs=attrs,
             shards={name: _array(data) for name, data in handle["provenance/shards"].items()},
             summaries={name: data[()] for name, data in handle["summaries"].items()},

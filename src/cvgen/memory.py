@@ -13,10 +13,13 @@ import math
 from cvgen import sampling
 from cvgen.circuits import CircuitSpec, circuit_from_config
 from cvgen.errors import CvgenError
+from cvgen.sizes import basis_size
 
 log = logging.getLogger(__name__)
 
-BASELINE_MB = 1050  # measured: 830-1003 MB peak RSS for the default dataset's jobs
+BASELINE_MB = 1050  # TF (+ SF) jobs, measured: 830-1003 MB peak RSS for the default dataset's
+# NumPy-backend jobs import neither TF nor SF (measured: see NUMPY_BASELINE_MB's note in README).
+NUMPY_BASELINE_MB = 250
 # Batch-state-sized arrays alive at once, from the engine benchmark's peak RSS growth with batch
 # size (4 modes, cutoff 8): compiled +220 MB at batch 1024 (33.5 MB state: ~6.5 copies: state,
 # sector-gathered copies, |psi|^2); SF +280 MB at batch 128 (4.2 MB state: ~67 copies of
@@ -41,8 +44,11 @@ def output_row_bytes(outputs: list[str], modes: int, cutoff: int, dtype: str) ->
     return real_bytes * sum(widths[name] for name in outputs if name in widths)
 
 
-def job_memory_mb(config: dict, batch_size: int, circuit: CircuitSpec | None = None) -> int:
-    """Estimated peak resident memory of one generate_shard job at `batch_size`, in MB."""
+def job_memory_mb(
+    config: dict, batch_size: int, circuit: CircuitSpec | None = None, backend: str = "tensorflow"
+) -> int:
+    """Estimated peak resident memory of one generate_shard job at `batch_size`, in MB, on
+    `backend` (numpy or tensorflow; engine sf always imports TF and SF)."""
     circuit = circuit or circuit_from_config(config)
     complex_bytes = 8 if circuit.dtype == "complex64" else 16
     cutoff = circuit.cutoff
@@ -59,7 +65,9 @@ def job_memory_mb(config: dict, batch_size: int, circuit: CircuitSpec | None = N
         row += sampling.row_bytes(spec, circuit.modes, cutoff, circuit.dtype)
         dynamic += sampling.batch_bytes(spec, circuit.modes, cutoff, circuit.dtype, batch_size)
     dynamic += 2 * rows * row  # a shard's outputs, and their copy when concatenated
-    return math.ceil(MARGIN * (BASELINE_MB + dynamic / 2**20))
+    numpy = backend == "numpy" and config["engine"] == "compiled"
+    baseline = NUMPY_BASELINE_MB if numpy else BASELINE_MB
+    return math.ceil(MARGIN * (baseline + dynamic / 2**20))
 
 
 def _total_truncation_bytes(
@@ -67,7 +75,7 @@ def _total_truncation_bytes(
 ) -> int:
     """Batch-sized arrays of the total-photon engine: its compact state and gate blocks, and
     the N^M box arrays of fock_probs and of the kets handed to the sampler."""
-    from cvgen.total_photon import layout_sizes
+    from cvgen.engines.total_photon import layout_sizes
 
     complex_bytes = 8 if circuit.dtype == "complex64" else 16
     modes, cutoff = circuit.modes, circuit.cutoff
@@ -82,17 +90,24 @@ def _total_truncation_bytes(
     return dynamic
 
 
-def fitted_batch_size(config: dict, circuit: CircuitSpec | None = None) -> int:
+def fitted_batch_size(
+    config: dict, circuit: CircuitSpec | None = None, backend: str = "tensorflow"
+) -> int:
     """The configured batch size, or the largest smaller one whose job fits memory_budget_mb."""
     circuit = circuit or circuit_from_config(config)
     budget, batch = config["memory_budget_mb"], config["batch_size"]
-    while batch > 1 and job_memory_mb(config, batch, circuit) > budget:
+
+    def memory(size: int) -> int:
+        return job_memory_mb(config, size, circuit, backend)
+
+    while batch > 1 and memory(batch) > budget:
         batch //= 2
-    if job_memory_mb(config, batch, circuit) > budget:
+    if memory(batch) > budget:
+        states = basis_size(circuit.modes, circuit.cutoff, circuit.truncation)
         raise CvgenError(
-            f"a generation job needs about {job_memory_mb(config, 1, circuit)} MB even at batch "
+            f"a generation job needs about {memory(1)} MB even at batch "
             f"size 1 ({circuit.modes} modes at cutoff {circuit.cutoff}, {circuit.truncation} "
-            f"truncation: {basis_states(circuit)} basis states; shard_size "
+            f"truncation: {states} basis states; shard_size "
             f"{config['shard_size']}), "
             f"over memory_budget_mb {budget}: lower circuit.cutoff, the outputs or shard_size, "
             f"or raise memory_budget_mb"
@@ -101,23 +116,6 @@ def fitted_batch_size(config: dict, circuit: CircuitSpec | None = None) -> int:
         log.info(
             "batch size %d would need about %d MB, over memory_budget_mb %d: using batch size "
             "%d (about %d MB)",
-            config["batch_size"],
-            job_memory_mb(config, config["batch_size"], circuit),
-            budget,
-            batch,
-            job_memory_mb(config, batch, circuit),
+            *(config["batch_size"], memory(config["batch_size"]), budget, batch, memory(batch)),
         )
     return batch
-
-
-def basis_states(circuit: CircuitSpec) -> int:
-    """Number of Fock states the circuit's truncation keeps."""
-    if circuit.truncation == "total":
-        return math.comb(circuit.cutoff + circuit.modes - 1, circuit.modes)
-    return circuit.cutoff**circuit.modes
-
-
-def shard_memory_mb(config: dict) -> int:
-    """Memory to request for one generate_shard job: the estimate at the batch size it will use."""
-    circuit = circuit_from_config(config)
-    return job_memory_mb(config, fitted_batch_size(config, circuit), circuit)

@@ -1,24 +1,20 @@
 """Drawing free-parameter values, keyed on fixed logical blocks so results never depend on sharding.
 
-Every random stream is a numpy SeedSequence keyed on (root seed, stream, circuit, parameter name,
-block of SAMPLE_BLOCK samples). A value therefore depends only on its logical position: not on
-shard size, shard count, the number of cores, or which other parameters exist. Growing
+Every value comes from a stream (cvgen.streams) keyed on (root seed, stream, circuit, parameter
+name, block of SAMPLE_BLOCK samples). A value therefore depends only on its logical position: not
+on shard size, shard count, the number of cores, or which other parameters exist. Growing
 `samples_per_circuit` or `n_circuits` keeps every value already drawn.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 from dataclasses import dataclass
 
 import numpy as np
 
 from cvgen.errors import CvgenError
-
-SAMPLE_BLOCK = 1024
-PER_CIRCUIT_STREAM = 0
-PER_SAMPLE_STREAM = 1
+from cvgen.streams import PER_CIRCUIT_STREAM, PER_SAMPLE_STREAM, SAMPLE_BLOCK, keyed, name_key
 
 
 @dataclass
@@ -69,6 +65,17 @@ def assign_distributions(names: tuple[str, ...], rules: list[dict]) -> dict[str,
     return assigned
 
 
+def draw_plan_parameters(plan) -> DrawnParameters:
+    """Every parameter value of a dataset plan (cvgen.plan.DatasetPlan)."""
+    return draw_parameters(
+        plan.circuit.parameter_names,
+        plan.config["parameters"],
+        plan.seed,
+        plan.n_circuits,
+        plan.samples_per_circuit,
+    )
+
+
 def draw_dataset_parameters(config: dict, names: tuple[str, ...]) -> DrawnParameters:
     """Every value of the circuit parameters `names` for a validated config's whole dataset."""
     return draw_parameters(
@@ -116,9 +123,7 @@ def _draw_samples(spec: dict, seed: int, circuit: int, name: str, count: int) ->
 
 
 def _rng(seed: int, stream: int, circuit: int, name: str, block: int = 0) -> np.random.Generator:
-    name_key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "little")
-    key = (stream, circuit, name_key, block)
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=key)))
+    return keyed(seed, stream, circuit, name_key(name), block)
 
 
 def _draw(spec: dict, rng: np.random.Generator, size: int) -> np.ndarray:

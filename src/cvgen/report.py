@@ -21,10 +21,12 @@ log = logging.getLogger(__name__)
 
 PLOTS = ("throughput", "timeline", "norm", "convergence", "outputs", "sampling", "correlation")
 NORM_THRESHOLDS = (0.999, 0.99, 0.9)
-# What the first batch of a job pays once, per engine.
+# What the first batch of a job pays once, per engine and backend.
 FIRST_BATCH_SETUP = {
-    "sf": "numba compilation of thewalrus's gate functions, TF kernels",
-    "compiled": "tracing the tf.function and building the per-circuit gates",
+    ("sf", "tensorflow"): "numba compilation of thewalrus's gate functions, TF kernels",
+    ("compiled", "tensorflow"): "tracing the batch function (column trace s), TF's graph "
+    "optimisation, the per-circuit gates",
+    ("compiled", "numpy"): "the per-circuit gates (nothing is traced on numpy)",
 }
 
 
@@ -63,7 +65,8 @@ def _number(text: str | None) -> float | None:
 
 def summarise(dataset: Dataset, benchmarks: list[dict] = ()) -> dict:
     """All report numbers: performance per shard and overall, truncation, output statistics."""
-    config, attrs, shards = dataset.config, dataset.attrs, dataset.shards
+    plan, attrs, shards = dataset.plan, dataset.attrs, dataset.shards
+    circuit = plan.circuit
     samples = shards["stop"] - shards["start"]
     wall = shards["finished_unix"] - shards["process_start_unix"]
     makespan = float(shards["finished_unix"].max() - shards["process_start_unix"].min())
@@ -83,6 +86,7 @@ def summarise(dataset: Dataset, benchmarks: list[dict] = ()) -> dict:
             "wall_s": float(wall[i]),
             "startup_s": float(shards["startup_s"][i]),
             "import_s": float(shards["import_s"][i]),
+            "trace_s": float(shards["trace_s"][i]),
             "first_batch_s": float(shards["first_batch_s"][i]),
             "steady_s": float(shards["steady_s"][i]),
             "convergence_s": float(shards["convergence_s"][i]),
@@ -95,16 +99,20 @@ def summarise(dataset: Dataset, benchmarks: list[dict] = ()) -> dict:
         per_shard.append(row)
     norm = dataset.outputs["norm"].astype(np.float64)
     return {
-        "dataset": config["dataset"],
-        "config_hash": str(attrs["config_hash"]),
-        "engine": config["engine"],
-        "batch_size": config["batch_size"],
+        "dataset": plan.dataset,
+        "config_hash": plan.config_hash,
+        "engine": plan.engine,
+        "backend": plan.backend,
+        "backend_reason": plan.backend_reason,
+        "batch_size": plan.batch_size,
+        "configured_batch_size": plan.configured_batch_size,
         "circuit": {
-            "modes": int(attrs["modes"]),
-            "cutoff": int(attrs["cutoff"]),
-            "dtype": str(attrs["dtype"]),
-            "source": config["circuit"]["blackbird"] or config["circuit"]["template"],
-            "layers": None if config["circuit"]["blackbird"] else config["circuit"]["layers"],
+            "modes": circuit.modes,
+            "cutoff": circuit.cutoff,
+            "dtype": circuit.dtype,
+            "truncation": circuit.truncation,
+            "source": plan.config["circuit"]["blackbird"] or plan.config["circuit"]["template"],
+            "layers": None if circuit.blackbird_text else plan.config["circuit"]["layers"],
         },
         "n_samples": int(attrs["n_samples"]),
         "n_circuits": int(attrs["n_circuits"]),
@@ -116,6 +124,8 @@ def summarise(dataset: Dataset, benchmarks: list[dict] = ()) -> dict:
             "effective_parallel_speedup": float(wall.sum() / makespan),
             "startup_fraction": float(shards["startup_s"].sum() / wall.sum()),
             "mean_startup_s": float(shards["startup_s"].mean()),
+            "mean_import_s": float(shards["import_s"].mean()),
+            "mean_trace_s": float(shards["trace_s"].mean()),
             "mean_first_batch_s": float(shards["first_batch_s"].mean()),
             "mean_convergence_s": float(shards["convergence_s"].mean()),
             "steady_samples_per_s_per_job": _finite(np.nanmean(steady_rate)),
@@ -125,7 +135,7 @@ def summarise(dataset: Dataset, benchmarks: list[dict] = ()) -> dict:
             "shards": per_shard,
         },
         "truncation": {
-            "norm_threshold": config["norm_threshold"],
+            "norm_threshold": plan.norm_threshold,
             "samples_below_threshold": int(shards["norm_below_threshold"].sum()),
             "norm_min": float(norm.min()),
             "norm_mean": float(norm.mean()),
@@ -153,7 +163,7 @@ def convergence_summary(dataset: Dataset) -> dict:
         "samples": len(check["rows"]) if "rows" in check else 0,
         "outputs": {},
     }
-    for name in checked_outputs(dataset.config["outputs"]):
+    for name in checked_outputs(dataset.plan.outputs):
         if f"max_{name}" in check:
             largest = check[f"max_{name}"]
             summary["outputs"][name] = {
@@ -456,9 +466,15 @@ def render_markdown(report: dict, plot_dir: Path, base: Path) -> str:
         f"{report['n_samples']} samples ({report['n_circuits']} circuit(s)) from a "
         f"{circuit['modes']}-mode `{circuit['source']}` circuit"
         + (f" with {circuit['layers']} layers" if circuit["layers"] else "")
-        + f", cutoff {circuit['cutoff']}, {circuit['dtype']}; engine `{report['engine']}`, "
-        f"batch size {report['batch_size']}, {report['n_shards']} shard jobs. "
-        f"Config hash `{report['config_hash'][:16]}`.",
+        + f", cutoff {circuit['cutoff']} ({circuit['truncation']} truncation), "
+        f"{circuit['dtype']}; engine `{report['engine']}` on `{report['backend']}` "
+        f"({report['backend_reason']}), batch size {report['batch_size']}"
+        + (
+            f" (configured {report['configured_batch_size']}, shrunk to fit memory_budget_mb)"
+            if report["batch_size"] != report["configured_batch_size"]
+            else ""
+        )
+        + f", {report['n_shards']} shard jobs. Config hash `{report['config_hash'][:16]}`.",
         "",
         "## Performance",
         "",
@@ -470,24 +486,27 @@ def render_markdown(report: dict, plot_dir: Path, base: Path) -> str:
         f"| effective parallel speed-up | {perf['effective_parallel_speedup']:.2f}x | "
         "summed job time / makespan |",
         f"| start-up share | {100 * perf['startup_fraction']:.1f} % | process start to engine "
-        "ready (interpreter, TF+SF import, program build), over job time |",
-        f"| mean start-up per job | {perf['mean_startup_s']:.2f} s | |",
+        "ready (interpreter, imports, params.h5, engine set-up), over job time |",
+        f"| mean start-up per job | {perf['mean_startup_s']:.2f} s | of which TF/SF imports "
+        f"{perf['mean_import_s']:.2f} s (0 on numpy) |",
         f"| mean first batch | {perf['mean_first_batch_s']:.2f} s | includes one-off set-up: "
-        f"{FIRST_BATCH_SETUP.get(report['engine'], 'engine set-up')} |",
+        f"{FIRST_BATCH_SETUP.get((report['engine'], report['backend']), 'engine set-up')}; "
+        f"tracing {perf['mean_trace_s']:.2f} s |",
         f"| mean convergence check | {perf['mean_convergence_s']:.2f} s | re-running a "
-        "subsample at a higher cutoff (a second engine: mostly its one-off set-up) |",
+        "subsample at a higher cutoff with the job's own compiled steps |",
         f"| steady samples/s per job | {_fmt(perf['steady_samples_per_s_per_job'])} | after "
         "the first batch, mean over jobs |",
         f"| peak memory of a job | {rss} | max RSS from Snakemake's benchmark files |",
         "",
-        "| shard | samples | wall s | start-up s | first batch s | steady s | steady samples/s "
-        "| samples/s | max RSS MB |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| shard | samples | wall s | start-up s | imports s | first batch s | trace s "
+        "| steady s | convergence s | steady samples/s | samples/s | max RSS MB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in perf["shards"]:
         lines.append(
             f"| {row['shard']} | {row['samples']} | {row['wall_s']:.2f} | {row['startup_s']:.2f} "
-            f"| {row['first_batch_s']:.2f} | {row['steady_s']:.2f} "
+            f"| {row['import_s']:.2f} | {row['first_batch_s']:.2f} | {row['trace_s']:.2f} "
+            f"| {row['steady_s']:.2f} | {row['convergence_s']:.2f} "
             f"| {_fmt(row['steady_samples_per_s'])} | {row['samples_per_s']:.1f} "
             f"| {_fmt(row.get('max_rss_mb'), '.0f')} |"
         )

@@ -22,6 +22,7 @@ import math
 from cvgen.circuits import CircuitSpec, circuit_from_config
 from cvgen.config import shard_ranges
 from cvgen.memory import fitted_batch_size, job_memory_mb
+from cvgen.sizes import gate_wire_counts, gate_work
 
 # Start-up of a job on a cluster node: 3.4 s here (interpreter, TF + SF import, program build,
 # tracing of the first batch), but imports from a shared filesystem can take a minute.
@@ -39,35 +40,6 @@ MARGIN = 3.0  # the time limit over the estimate: slower nodes, busy filesystems
 MIN_RUNTIME_MIN = 10
 
 
-def gate_work(circuit: CircuitSpec) -> float:
-    """Multiply-adds of applying the circuit's gates to one sample's ket of cutoff^modes entries.
-
-    A gate on k modes is a (D^k x D^k) matrix applied to every D^k slice of the state, D^(M+k)
-    multiply-adds; an Interferometer on n modes counts as its n(n-1)/2 beamsplitters and n
-    rotations, the ops SF's compiler turns it into.
-    """
-    state = circuit.cutoff**circuit.modes
-    return sum(state * circuit.cutoff**wires for wires in _gate_wire_counts(circuit))
-
-
-def _gate_wire_counts(circuit: CircuitSpec) -> list[int]:
-    """How many modes each gate of the circuit acts on, in order."""
-    if circuit.gates is not None:
-        ops = [(name, len(wires)) for name, _, wires in circuit.gates]
-    else:
-        import blackbird
-
-        program = blackbird.loads(circuit.blackbird_text)
-        ops = [(op["op"], len(op["modes"])) for op in program.operations]
-    counts = []
-    for name, wires in ops:
-        if name == "Interferometer":
-            counts += [2] * (wires * (wires - 1) // 2) + [1] * wires
-        else:
-            counts.append(wires)
-    return counts
-
-
 def seconds_per_sample(
     config: dict, circuit: CircuitSpec, batch_size: int, sampling: bool = True
 ) -> float:
@@ -75,7 +47,7 @@ def seconds_per_sample(
     engine = config["engine"]
     seconds = gate_work(circuit) / ENGINE_RATE[engine] + BATCH_OVERHEAD_S[engine] / batch_size
     if engine == "sf":
-        seconds += SF_OP_S * len(_gate_wire_counts(circuit))
+        seconds += SF_OP_S * len(gate_wire_counts(circuit))
     if sampling and "homodyne" in config["outputs"]:
         per_shot = circuit.modes * (
             config["sampling"]["homodyne"]["grid_points"] * circuit.cutoff
@@ -85,10 +57,12 @@ def seconds_per_sample(
     return seconds
 
 
-def estimated_shard_seconds(config: dict, circuit: CircuitSpec | None = None) -> float:
+def estimated_shard_seconds(
+    config: dict, circuit: CircuitSpec | None = None, batch_size: int | None = None
+) -> float:
     """Estimated wall time of the largest generate_shard job, in seconds, without a margin."""
     circuit = circuit or circuit_from_config(config)
-    batch_size = fitted_batch_size(config, circuit)
+    batch_size = batch_size or fitted_batch_size(config, circuit)
     samples = max(stop - start for start, stop in shard_ranges(config))
     seconds = STARTUP_S + samples * seconds_per_sample(config, circuit, batch_size)
     check = config["convergence"]
@@ -99,12 +73,14 @@ def estimated_shard_seconds(config: dict, circuit: CircuitSpec | None = None) ->
     return seconds
 
 
-def shard_runtime_minutes(config: dict, circuit: CircuitSpec | None = None) -> int:
+def shard_runtime_minutes(
+    config: dict, circuit: CircuitSpec | None = None, batch_size: int | None = None
+) -> int:
     """Time limit of one generate_shard job: resources.runtime_minutes, else the estimate x3."""
     override = config["resources"]["runtime_minutes"]
     if override is not None:
         return override
-    minutes = MARGIN * estimated_shard_seconds(config, circuit) / 60
+    minutes = MARGIN * estimated_shard_seconds(config, circuit, batch_size) / 60
     return max(MIN_RUNTIME_MIN, math.ceil(minutes))
 
 

@@ -16,9 +16,9 @@ modes, as detectors would give them, with the correlations between modes intact:
   all D^M basis states; threshold_samples (click = at least one photon) follow from them.
 
 Both sample the truncated state renormalised (its norm is recorded separately). The uniform
-random numbers come from numpy streams keyed (seed, stream, block of SAMPLE_BLOCK samples), like
+random numbers come from streams keyed (seed, stream, block of samples; cvgen.streams), like
 parameter drawing, so every outcome depends only on its sample's position in the dataset: not
-on sharding, batching or the engine.
+on sharding, batching, the engine or the array namespace (numpy or TF, cvgen.engines.backend).
 """
 
 from __future__ import annotations
@@ -28,15 +28,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cvgen.observables import HBAR
-from cvgen.params import SAMPLE_BLOCK
+from cvgen.conventions import HBAR, SAMPLING_OUTPUTS, real_dtype
+from cvgen.engines.backend import NUMPY
+from cvgen.streams import FOCK_STREAM, HOMODYNE_STREAM, block_uniforms
 
-SAMPLING_OUTPUTS = ("homodyne", "fock_samples", "threshold_samples")
 SUBDIVISIONS = 16  # fine grid intervals per coarse bin
 QUADRATURE_NODES = 24  # Gauss-Legendre nodes per coarse bin for the exact bin probabilities
 INTERPOLATION_CHECKS = 8  # states per batch whose interpolation error is measured
-HOMODYNE_STREAM = 2  # streams 0 and 1 draw the circuit parameters (cvgen.params)
-FOCK_STREAM = 3
+TINY = float(np.finfo(np.float32).tiny)  # floor of a conditioned state's norm
 # Exact per-shard summaries of the sampled distributions, and how shards combine: "mean" summaries
 # are stored as sums over the shard's samples and divided by the sample count when aggregated.
 SUMMARIES = {
@@ -129,33 +128,15 @@ def quadrature_angles(quadratures: list, modes: int) -> tuple[float, ...]:
     return tuple(angles * modes if len(angles) == 1 else angles)
 
 
-def sampling_uniforms(seed: int, stream: int, start: int, stop: int, shape: tuple) -> np.ndarray:
-    """Uniform numbers [stop - start, *shape] for samples [start, stop) of the dataset.
-
-    Drawn block by block of SAMPLE_BLOCK samples from a stream keyed on the block, so a sample's
-    numbers are the same whichever shard or batch it falls in.
-    """
-    first, last = start // SAMPLE_BLOCK, (stop - 1) // SAMPLE_BLOCK
-    blocks = []
-    for block in range(first, last + 1):
-        sequence = np.random.SeedSequence(seed, spawn_key=(stream, block))
-        rng = np.random.Generator(np.random.PCG64(sequence))
-        blocks.append(rng.random((SAMPLE_BLOCK, *shape)))
-    offset = start - first * SAMPLE_BLOCK
-    return np.concatenate(blocks)[offset : offset + stop - start]
-
-
 def hermite_functions(x: np.ndarray, cutoff: int) -> np.ndarray:
     """<x|n> for n < cutoff at every x (hbar = 2 units), [..., cutoff], by the stable recurrence."""
     xi = np.asarray(x, dtype=np.float64) / math.sqrt(HBAR)
     return np.stack(_hermite_recurrence(xi, cutoff, np.exp), axis=-1)
 
 
-def _hermite_tensor(x, cutoff: int):
-    """hermite_functions as TF ops, for the outcomes drawn inside the traced function."""
-    import tensorflow as tf
-
-    return tf.stack(_hermite_recurrence(x / math.sqrt(HBAR), cutoff, tf.exp), axis=-1)
+def _hermite_tensor(xp, x, cutoff: int):
+    """hermite_functions in the namespace `xp`, for the outcomes drawn inside the kernel."""
+    return xp.stack(_hermite_recurrence(x / math.sqrt(HBAR), cutoff, xp.exp), axis=-1)
 
 
 def _hermite_recurrence(xi, cutoff: int, exp) -> list:
@@ -171,7 +152,8 @@ def _hermite_recurrence(xi, cutoff: int, exp) -> list:
 
 
 class Sampler:
-    """Draws the configured outcomes for batches of kets in one traced tf.function.
+    """Draws the configured outcomes for batches of kets in one kernel of the namespace `xp`:
+    numpy for small states (no TF import), or TF traced once into a graph for large ones.
 
     A marginal density is sampled in two stages, so that each shot touches ~100 grid values
     instead of all of them: the bin among the grid's coarse bins (SUBDIVISIONS fine intervals
@@ -182,56 +164,61 @@ class Sampler:
     bin is interpolated.
     """
 
-    def __init__(self, spec: SamplingSpec, modes: int, cutoff: int, dtype: str, seed: int):
-        import tensorflow as tf
-
+    def __init__(
+        self, spec: SamplingSpec, modes: int, cutoff: int, dtype: str, seed: int, xp=NUMPY
+    ):
         self.spec = spec
         self.modes = modes
         self.cutoff = cutoff
         self.seed = seed
-        self.dtype = getattr(tf, dtype)
-        real = self.dtype.real_dtype
+        self.dtype = dtype
+        self.real = real_dtype(dtype)
+        self.xp = xp
         grid = spec.grid()
         midpoints = grid[:-1] + spec.grid_step / 2
         n = np.arange(cutoff)
         # <x|n> at the grid points [G, D]; products <x|n><x|n'> [D^2, G + G - 1] at the grid
-        # and its midpoints; their integrals over each coarse bin [D^2, bins]; the phases
-        # e^{-i (n - n') phi} [M, D, D] of each mode's quadratic form and e^{-i n phi} [M, D].
+        # and its midpoints; their integrals over each coarse bin [D^2, bins]; cos and sin of
+        # (n - n') phi [M, D, D] for each mode's quadratic form, and e^{-i n phi} [M, D].
         hermite = hermite_functions(np.concatenate([grid, midpoints]), cutoff)
-        self._hermite = tf.constant(hermite[: len(grid)], real)
+        self._hermite = xp.asarray(hermite[: len(grid)], self.real)
         products = hermite[:, :, None] * hermite[:, None, :]
-        self._products = tf.constant(products.reshape(len(hermite), -1).T, real)
-        self._bin_integrals = tf.constant(bin_integrals(spec, cutoff), real)
-        phases = np.exp(-1j * np.subtract.outer(n, n)[None] * np.array(spec.angles)[:, None, None])
-        self._phases = tf.constant(phases, self.dtype)
-        self._mode_phases = tf.constant(np.exp(-1j * np.outer(spec.angles, n)), self.dtype)
-        self._draw = tf.function(
+        self._products = xp.asarray(products.reshape(len(hermite), -1).T, self.real)
+        self._bin_integrals = xp.asarray(bin_integrals(spec, cutoff), self.real)
+        turns = np.subtract.outer(n, n)[None] * np.array(spec.angles)[:, None, None]
+        self._cosines = xp.asarray(np.cos(turns), self.real)
+        self._sines = xp.asarray(np.sin(turns), self.real)
+        self._mode_phases = xp.asarray(np.exp(-1j * np.outer(spec.angles, n)), dtype)
+        # positions of a D x D matrix's diagonal in its flattened rows; of a bin's fine points
+        self._diagonal = xp.asarray(n * (cutoff + 1), "int32")
+        self._fine_points = xp.arange(0, SUBDIVISIONS + 1, "int32")
+        self._draw = xp.function(
             self._outcomes,
-            autograph=False,
-            input_signature=[
-                tf.TensorSpec([None] + [cutoff] * modes, self.dtype),
-                tf.TensorSpec([None, spec.shots, modes], tf.float64),
-                tf.TensorSpec([None, spec.shots], tf.float64),
+            [
+                xp.spec([None] + [cutoff] * modes, dtype),
+                xp.spec([None, spec.shots, modes], "float64"),
+                xp.spec([None, spec.shots], "float64"),
             ],
         )
 
     def sample(self, kets, start: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-        """Outcomes of the kets of samples [start, start + len(kets)), and summary sums."""
+        """Outcomes of the kets (arrays of the sampler's namespace) of samples
+        [start, start + len(kets)), and summary sums."""
         count = int(kets.shape[0])
         stop = start + count
         shots, modes = self.spec.shots, self.modes
         homodyne_u = (
-            sampling_uniforms(self.seed, HOMODYNE_STREAM, start, stop, (shots, modes))
+            block_uniforms(self.seed, HOMODYNE_STREAM, start, stop, (shots, modes))
             if self.spec.homodyne
-            else np.zeros((count, shots, modes))  # unused: the traced function skips them
+            else np.zeros((count, shots, modes))  # unused: the kernel skips them
         )
         fock_u = (
-            sampling_uniforms(self.seed, FOCK_STREAM, start, stop, (shots,))
+            block_uniforms(self.seed, FOCK_STREAM, start, stop, (shots,))
             if self.spec.fock
             else np.zeros((count, shots))
         )
-        tensors = self._draw(kets, homodyne_u, fock_u)
-        values = {name: tensor.numpy() for name, tensor in tensors.items()}
+        arrays = self._draw(kets, homodyne_u, fock_u)
+        values = {name: self.xp.numpy(array) for name, array in arrays.items()}
         outputs = {}
         if self.spec.homodyne:
             outputs["homodyne"] = values["homodyne"]
@@ -253,11 +240,9 @@ class Sampler:
 
     def _homodyne(self, kets, uniforms):
         """Joint outcomes [B, shots, M]: each mode drawn given the outcomes of the modes before."""
-        import tensorflow as tf
-
-        batch = tf.shape(kets)[0]
-        cutoff, shots = self.cutoff, self.spec.shots
-        state = tf.reshape(kets, [batch, 1, cutoff, -1])  # [B, shots so far (1), D, rest]
+        xp, cutoff, shots = self.xp, self.cutoff, self.spec.shots
+        # [B, shots so far (1), D, rest]
+        state = xp.reshape(kets, [-1, 1, cutoff, cutoff ** (self.modes - 1)])
         columns = []
         for mode in range(self.modes):
             rest = cutoff ** (self.modes - mode - 1)
@@ -265,85 +250,82 @@ class Sampler:
             if mode == 0:  # one density per state, shared by its shots
                 outcome = self._draw_quadrature(quadratic[:, 0], uniforms[:, :, 0])
             else:
-                flat = tf.reshape(quadratic, [-1, cutoff, cutoff])
-                fractions = tf.reshape(uniforms[:, :, mode], [-1, 1])
-                outcome = tf.reshape(self._draw_quadrature(flat, fractions), [batch, shots])
+                flat = xp.reshape(quadratic, [-1, cutoff, cutoff])
+                fractions = xp.reshape(uniforms[:, :, mode], [-1, 1])
+                outcome = xp.reshape(self._draw_quadrature(flat, fractions), [-1, shots])
             columns.append(outcome)
             if rest > 1:
                 state = self._condition(state, outcome, mode, rest)
-        return tf.stack(columns, axis=2)
+        return xp.stack(columns, axis=2)
 
     def _quadratic_form(self, state, mode: int):
-        """A = Re(e^{-i(n-n')phi} rho_nn') of states [..., D, rest]: p(x) = h(x)^T A h(x)."""
-        import tensorflow as tf
+        """A = Re(e^{-i(n-n')phi} rho_nn') of states [..., D, rest]: p(x) = h(x)^T A h(x).
 
-        rho = tf.matmul(state, state, adjoint_b=True)  # reduced density matrix [..., D, D]
-        return tf.math.real(rho * self._phases[mode])
+        Taken as Re(rho) cos((n-n')phi) + Im(rho) sin((n-n')phi): real arithmetic gives numpy a
+        contiguous array for the matmuls that follow (np.real of a complex product is a strided
+        view, which makes them ~3x slower).
+        """
+        xp = self.xp
+        rho = state @ xp.adjoint(state)  # reduced density matrix [..., D, D]
+        return xp.real(rho) * self._cosines[mode] + xp.imag(rho) * self._sines[mode]
 
     def _draw_quadrature(self, quadratic, uniforms):
         """Outcomes [N, K] from densities h^T A h of quadratic forms [N, D, D]; uniforms [N, K]."""
-        import tensorflow as tf
-
-        cutoff, fine = self.cutoff, SUBDIVISIONS
-        flat = tf.reshape(quadratic, [-1, cutoff * cutoff])
-        masses = tf.maximum(tf.cast(flat @ self._bin_integrals, tf.float64), 0.0)  # [N, bins]
-        cumulative = tf.cumsum(masses, axis=1)
+        xp, cutoff, fine = self.xp, self.cutoff, SUBDIVISIONS
+        flat = xp.reshape(quadratic, [-1, cutoff * cutoff])
+        masses = xp.maximum(xp.cast(flat @ self._bin_integrals, "float64"), 0.0)  # [N, bins]
+        cumulative = xp.cumsum(masses, axis=1)
         target = uniforms * cumulative[:, -1:]
-        bins = tf.minimum(tf.searchsorted(cumulative, target, side="right"), self.spec.bins - 1)
-        before = tf.gather(cumulative - masses, bins, batch_dims=1)
-        fraction = tf.clip_by_value(
-            tf.math.divide_no_nan(target - before, tf.gather(masses, bins, batch_dims=1)), 0.0, 1.0
-        )
-        points = bins[:, :, None] * fine + tf.range(fine + 1, dtype=bins.dtype)  # [N, K, fine+1]
-        hermite = tf.gather(self._hermite, points)  # [N, K, fine + 1, D]
-        density = tf.reduce_sum((hermite @ quadratic[:, None]) * hermite, axis=-1)
-        offset = _linear_inverse(tf.cast(density, tf.float64), fraction, self.spec.grid_step)
-        start = self.spec.grid_start + self.spec.grid_step * fine * tf.cast(bins, tf.float64)
-        return tf.cast(start + offset, self.dtype.real_dtype)
+        bins = xp.minimum(xp.searchsorted(cumulative, target), self.spec.bins - 1)
+        before = xp.take_along(cumulative - masses, bins, axis=-1)
+        within = _divide_no_nan(xp, target - before, xp.take_along(masses, bins, axis=-1))
+        fraction = xp.clip(within, 0.0, 1.0)
+        points = bins[:, :, None] * fine + self._fine_points  # [N, K, fine + 1]
+        hermite = xp.take(self._hermite, points, axis=0)  # [N, K, fine + 1, D]
+        density = xp.sum((hermite @ quadratic[:, None]) * hermite, axis=-1)
+        offset = _linear_inverse(xp, xp.cast(density, "float64"), fraction, self.spec.grid_step)
+        start = self.spec.grid_start + self.spec.grid_step * fine * xp.cast(bins, "float64")
+        return xp.cast(start + offset, self.real)
 
     def _condition(self, state, outcome, mode: int, rest: int):
         """Remaining modes' states given `outcome` [B, shots], normalised: [B, shots, D, rest/D]."""
-        import tensorflow as tf
-
-        real = self.dtype.real_dtype
-        hermite = _hermite_tensor(tf.cast(outcome, real), self.cutoff)  # [B, shots, D]
-        coefficients = tf.cast(hermite, self.dtype) * self._mode_phases[mode]
-        projected = tf.matmul(coefficients[:, :, None, :], state)  # [B, shots, 1, rest]
-        norm = tf.sqrt(tf.reduce_sum(tf.square(tf.abs(projected)), axis=[2, 3], keepdims=True))
-        projected = projected / tf.cast(tf.maximum(norm, np.finfo(np.float32).tiny), self.dtype)
-        shape = [tf.shape(outcome)[0], self.spec.shots, self.cutoff, rest // self.cutoff]
-        return tf.reshape(projected, shape)
+        xp = self.xp
+        hermite = _hermite_tensor(xp, xp.cast(outcome, self.real), self.cutoff)  # [B, shots, D]
+        coefficients = xp.cast(hermite, self.dtype) * self._mode_phases[mode]
+        projected = coefficients[:, :, None, :] @ state  # [B, shots, 1, rest]
+        norm = xp.sqrt(xp.sum(_abs_square(xp, projected), axis=[2, 3], keepdims=True))
+        projected = projected / xp.cast(xp.maximum(norm, TINY), self.dtype)
+        return xp.reshape(projected, [-1, self.spec.shots, self.cutoff, rest // self.cutoff])
 
     def _homodyne_summaries(self, kets):
         """Per mode: the batch's summed marginal densities (exact, on the grid), the worst
         probability the grid misses, and the interpolation error on the first states; E[x0 x1]."""
-        import tensorflow as tf
-
-        batch = tf.shape(kets)[0]
+        xp = self.xp
         cutoff, modes, points = self.cutoff, self.modes, self.spec.grid_points
-        real = self.dtype.real_dtype
         densities, mass_errors, interpolation_errors = [], [], []
         for mode in range(modes):
             order = [0, mode + 1] + [a for a in range(1, modes + 1) if a != mode + 1]
-            state = tf.reshape(tf.transpose(kets, order), [batch, cutoff, -1])
-            quadratic = self._quadratic_form(state, mode)  # [B, D, D], trace = norm
-            flat = tf.reshape(quadratic / tf.linalg.trace(quadratic)[:, None, None], [batch, -1])
-            inside = tf.reduce_sum(flat @ self._bin_integrals, axis=1)
-            mass_errors.append(tf.reduce_max(tf.abs(1 - inside)))
-            mixture = tf.reduce_sum(flat, axis=0, keepdims=True) @ self._products[:, :points]
+            state = xp.reshape(xp.transpose(kets, order), [-1, cutoff, cutoff ** (modes - 1)])
+            # [B, D^2] flattened quadratic forms, trace = norm
+            quadratic = xp.reshape(self._quadratic_form(state, mode), [-1, cutoff * cutoff])
+            trace = xp.sum(xp.take(quadratic, self._diagonal, axis=1), axis=1, keepdims=True)
+            flat = quadratic / trace
+            inside = xp.sum(flat @ self._bin_integrals, axis=1)
+            mass_errors.append(xp.max(xp.abs(1 - inside)))
+            mixture = xp.sum(flat, axis=0, keepdims=True) @ self._products[:, :points]
             densities.append(mixture[0])
             values = flat[:INTERPOLATION_CHECKS] @ self._products  # grid, then midpoints
             grid, middle = values[:, :points], values[:, points:]
             linear = 0.5 * (grid[:, :-1] + grid[:, 1:])
-            peak = tf.reduce_max(grid, axis=1, keepdims=True)
-            interpolation_errors.append(tf.reduce_max(tf.abs(middle - linear) / peak))
+            peak = xp.max(grid, axis=1, keepdims=True)
+            interpolation_errors.append(xp.max(xp.abs(middle - linear) / peak))
         summaries = {
-            "homodyne_density": tf.stack(densities),
-            "homodyne_mass_error": tf.cast(tf.reduce_max(tf.stack(mass_errors)), real),
-            "homodyne_interpolation_error": tf.reduce_max(tf.stack(interpolation_errors)),
+            "homodyne_density": xp.stack(densities),
+            "homodyne_mass_error": xp.cast(xp.max(xp.stack(mass_errors)), self.real),
+            "homodyne_interpolation_error": xp.max(xp.stack(interpolation_errors)),
         }
         if modes >= 2:
-            summaries["homodyne_pair_moment"] = tf.reduce_sum(self._pair_moment(kets))
+            summaries["homodyne_pair_moment"] = xp.sum(self._pair_moment(kets))
         return summaries
 
     def _pair_moment(self, kets):
@@ -352,39 +334,35 @@ class Sampler:
         With x_phi = a e^{-i phi} + a^dag e^{i phi} (hbar = 2):
         <x_phi0 x_phi1> = 2 Re(e^{-i(phi0 + phi1)} <a0 a1>) + 2 Re(e^{i(phi0 - phi1)} <a0^dag a1>).
         """
-        import tensorflow as tf
-
-        axes = list(range(1, kets.shape.rank))
-        lowered0, lowered1 = _lower(kets, 0), _lower(kets, 1)
-        both = _lower(lowered0, 1)
-        norm = tf.reduce_sum(tf.square(tf.abs(kets)), axis=axes)
-        a0a1 = tf.reduce_sum(tf.math.conj(kets) * both, axis=axes)
-        a0dag_a1 = tf.reduce_sum(tf.math.conj(lowered0) * lowered1, axis=axes)
+        xp, dtype = self.xp, self.dtype
+        axes = list(range(1, len(xp.shape(kets))))
+        lowered0, lowered1 = _lower(xp, kets, 0, dtype), _lower(xp, kets, 1, dtype)
+        both = _lower(xp, lowered0, 1, dtype)
+        norm = xp.sum(_abs_square(xp, kets), axis=axes)
+        a0a1 = xp.sum(xp.conj(kets) * both, axis=axes)
+        a0dag_a1 = xp.sum(xp.conj(lowered0) * lowered1, axis=axes)
         phi0, phi1 = self.spec.angles[0], self.spec.angles[1]
-        sum_phase = tf.constant(np.exp(-1j * (phi0 + phi1)), self.dtype)
-        difference_phase = tf.constant(np.exp(1j * (phi0 - phi1)), self.dtype)
-        moment = 2 * tf.math.real(sum_phase * a0a1) + 2 * tf.math.real(difference_phase * a0dag_a1)
+        sum_phase = xp.asarray(np.exp(-1j * (phi0 + phi1)), dtype)
+        difference_phase = xp.asarray(np.exp(1j * (phi0 - phi1)), dtype)
+        moment = 2 * xp.real(sum_phase * a0a1) + 2 * xp.real(difference_phase * a0dag_a1)
         return moment / norm
 
     def _fock(self, kets, uniforms):
         """Joint photon numbers [B, shots, M] by inverse CDF over all D^M basis states, and the
         per-mode photon-number distributions summed over the batch [M, D]."""
-        import tensorflow as tf
-
-        batch = tf.shape(kets)[0]
-        cutoff, modes = self.cutoff, self.modes
-        probs = tf.cast(tf.square(tf.abs(kets)), tf.float64)
-        flat = tf.reshape(probs, [batch, -1])
-        cumulative = tf.cumsum(flat, axis=1)
+        xp, cutoff, modes = self.xp, self.cutoff, self.modes
+        probs = xp.cast(_abs_square(xp, kets), "float64")
+        flat = xp.reshape(probs, [-1, cutoff**modes])
+        cumulative = xp.cumsum(flat, axis=1)
         target = uniforms * cumulative[:, -1:]
-        index = tf.minimum(tf.searchsorted(cumulative, target, side="right"), cutoff**modes - 1)
+        index = xp.minimum(xp.searchsorted(cumulative, target), cutoff**modes - 1)
         digits = [(index // cutoff ** (modes - 1 - m)) % cutoff for m in range(modes)]
-        normalised = probs / tf.reshape(cumulative[:, -1], [-1] + [1] * modes)
+        normalised = probs / xp.reshape(cumulative[:, -1], [-1] + [1] * modes)
         marginals = [
-            tf.reduce_sum(normalised, axis=[a for a in range(modes + 1) if a != m + 1])
+            xp.sum(normalised, axis=[a for a in range(modes + 1) if a != m + 1])
             for m in range(modes)
         ]
-        return tf.stack(digits, axis=2), tf.stack(marginals)
+        return xp.stack(digits, axis=2), xp.stack(marginals)
 
 
 def batch_bytes(spec: SamplingSpec, modes: int, cutoff: int, dtype: str, batch: int) -> int:
@@ -453,45 +431,53 @@ def bin_integrals(spec: SamplingSpec, cutoff: int) -> np.ndarray:
     return integrals.reshape(spec.bins, -1).T
 
 
-def _linear_inverse(density, fraction, step: float):
+def _linear_inverse(xp, density, fraction, step: float):
     """Offset from a bin's start where the linear interpolation of `density` [N, K, F + 1]
     (values at F + 1 points `step` apart) reaches `fraction` [N, K] of its mass.
 
     Within an interval whose ends have densities f0, f1, the mass up to t is
     f0 t + (f1 - f0) t^2 / (2 step); the quadratic is solved in its stable form.
     """
-    import tensorflow as tf
-
-    density = tf.maximum(density, 0.0)
+    density = xp.maximum(density, 0.0)
     left, right = density[..., :-1], density[..., 1:]
     masses = 0.5 * step * (left + right)
-    cumulative = tf.cumsum(masses, axis=-1)
+    cumulative = xp.cumsum(masses, axis=-1)
     target = fraction[..., None] * cumulative[..., -1:]
-    interval = tf.minimum(tf.searchsorted(cumulative, target, side="right"), density.shape[-1] - 2)
-    before = tf.gather(cumulative - masses, interval, batch_dims=2)[..., 0]
-    f0 = tf.gather(left, interval, batch_dims=2)[..., 0]
-    f1 = tf.gather(right, interval, batch_dims=2)[..., 0]
-    mass = tf.maximum(target[..., 0] - before, 0.0)
+    last = xp.shape(density)[-1] - 2
+    interval = xp.minimum(xp.searchsorted(cumulative, target), last)  # [N, K, 1]
+    before = xp.take_along(cumulative - masses, interval, axis=-1)[..., 0]
+    f0 = xp.take_along(left, interval, axis=-1)[..., 0]
+    f1 = xp.take_along(right, interval, axis=-1)[..., 0]
+    mass = xp.maximum(target[..., 0] - before, 0.0)
     slope = (f1 - f0) / (2 * step)
-    root = tf.sqrt(tf.maximum(f0 * f0 + 4 * slope * mass, 0.0))
-    offset = tf.clip_by_value(tf.math.divide_no_nan(2 * mass, f0 + root), 0.0, step)
-    return step * tf.cast(interval[..., 0], tf.float64) + offset
+    root = xp.sqrt(xp.maximum(f0 * f0 + 4 * slope * mass, 0.0))
+    offset = xp.clip(_divide_no_nan(xp, 2 * mass, f0 + root), 0.0, step)
+    return step * xp.cast(interval[..., 0], "float64") + offset
 
 
-def _lower(kets, mode: int):
+def _divide_no_nan(xp, numerator, denominator):
+    """numerator / denominator, 0 where the denominator (>= 0 here) is 0: an empty bin or
+    interval puts its outcome at its start."""
+    positive = denominator > 0
+    return xp.where(positive, numerator / xp.where(positive, denominator, 1.0), 0.0)
+
+
+def _abs_square(xp, x):
+    """|x|^2 as a real array."""
+    magnitude = xp.abs(x)
+    return magnitude * magnitude
+
+
+def _lower(xp, kets, mode: int, dtype: str):
     """a_mode applied to every ket [B, D, ..., D] (the top Fock level maps to the one below)."""
-    import tensorflow as tf
-
-    cutoff = kets.shape[mode + 1]
-    shape = [1] * kets.shape.rank
+    rank, cutoff = len(xp.shape(kets)), xp.shape(kets)[mode + 1]
+    shape = [1] * rank
     shape[mode + 1] = cutoff - 1
-    sqrt_n = tf.cast(
-        tf.reshape(tf.sqrt(tf.range(1, cutoff, dtype=kets.dtype.real_dtype)), shape), kets.dtype
-    )
-    upper = tf.gather(kets, tf.range(1, cutoff), axis=mode + 1) * sqrt_n
-    padding = [[0, 0]] * kets.shape.rank
+    sqrt_n = np.sqrt(np.arange(1, cutoff, dtype=real_dtype(dtype))).reshape(shape)
+    upper = xp.take(kets, xp.arange(1, cutoff, "int32"), axis=mode + 1) * xp.asarray(sqrt_n, dtype)
+    padding = [[0, 0]] * rank
     padding[mode + 1] = [0, 1]
-    return tf.pad(upper, padding)
+    return xp.pad(upper, padding)
 
 
 def fock_dtype(cutoff: int):

@@ -20,10 +20,11 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from cvgen.circuits import circuit_from_config
 from cvgen.convergence import checked_outputs, checked_rows
 from cvgen.errors import CvgenError
 from cvgen.params import DrawnParameters
+from cvgen.plan import DatasetPlan, plan_from_json
+from cvgen.records import ShardRun
 from cvgen.sampling import summary_names
 
 FORMAT_VERSION = 1
@@ -86,17 +87,29 @@ def read_parameters(handle: h5py.File) -> DrawnParameters:
 
 @dataclass
 class ParamsFile:
-    """Contents of params.h5: the validated config, its hash and every drawn value."""
+    """Contents of params.h5: the dataset plan (its circuit compiled to an op list, for the
+    compiled engine) and every drawn parameter value."""
 
-    config: dict
-    config_hash: str
-    blackbird_text: str | None
+    plan: DatasetPlan
     drawn: DrawnParameters
+
+    @property
+    def config(self) -> dict:
+        return self.plan.config
+
+    @property
+    def config_hash(self) -> str:
+        return self.plan.config_hash
+
+    @property
+    def blackbird_text(self) -> str | None:
+        return self.plan.circuit.blackbird_text
 
 
 def write_params_file(path: str | Path, params: ParamsFile, attrs: dict) -> None:
     """Write params.h5 atomically."""
     with atomic_h5(path) as handle:
+        handle.attrs["plan"] = params.plan.to_json()
         handle.attrs["config"] = json.dumps(params.config, sort_keys=True)
         handle.attrs["config_hash"] = params.config_hash
         handle.attrs["blackbird"] = params.blackbird_text or ""
@@ -108,12 +121,9 @@ def write_params_file(path: str | Path, params: ParamsFile, attrs: dict) -> None
 def read_params_file(path: str | Path) -> ParamsFile:
     """Read params.h5 back; a missing or unreadable file is one clear error."""
     with open_h5(path, "parameters file", "rerun prepare_params") as handle:
-        return ParamsFile(
-            config=json.loads(handle.attrs["config"]),
-            config_hash=str(handle.attrs["config_hash"]),
-            blackbird_text=str(handle.attrs["blackbird"]) or None,
-            drawn=read_parameters(handle),
-        )
+        if "plan" not in handle.attrs:
+            raise CvgenError(f"parameters file {path} holds no dataset plan; rerun prepare_params")
+        return ParamsFile(plan=plan_from_json(handle.attrs["plan"]), drawn=read_parameters(handle))
 
 
 @dataclass
@@ -126,9 +136,13 @@ class Shard:
     sample_values: np.ndarray
     circuit_index: np.ndarray
     outputs: dict[str, np.ndarray]
-    attrs: dict = field(default_factory=dict)
+    attrs: dict = field(default_factory=dict)  # the ShardRun's fields, provenance, config hash
     summaries: dict[str, np.ndarray] = field(default_factory=dict)  # see cvgen.sampling
     convergence: dict[str, np.ndarray] = field(default_factory=dict)  # see cvgen.convergence
+
+    @property
+    def run(self) -> ShardRun:
+        return ShardRun.from_attrs(self.attrs)
 
 
 def write_shard(path: str | Path, shard: Shard) -> None:
@@ -206,23 +220,20 @@ def verify_shard(
         and np.array_equal(shard.circuit_index, params.drawn.circuit_index[rows])
     ):
         raise CvgenError(f"shard {path} holds parameter values that differ from params.h5; {fix}")
-    for name in params.config["outputs"]:
+    plan = params.plan
+    for name in plan.outputs:
         values = shard.outputs.get(name)
         if values is None or len(values) != count:
             raise CvgenError(f"shard {path} lacks {count} rows of output {name!r}; {fix}")
         if not np.all(np.isfinite(values)):
             raise CvgenError(f"shard {path} has NaN or Inf in output {name!r}; {fix}")
-    modes = circuit_from_config(params.config, params.blackbird_text).modes
-    expected = summary_names(params.config["outputs"], modes)
+    expected = summary_names(plan.outputs, plan.circuit.modes)
     missing = [name for name in expected if name not in shard.summaries]
     if missing:
         raise CvgenError(f"shard {path} lacks the sampling summary {missing[0]!r}; {fix}")
     check = shard.convergence
-    rows = checked_rows(params.config, shard.start, shard.stop)
-    names = [
-        "norm",
-        *(f"{k}_{n}" for k in ("max", "mean") for n in checked_outputs(params.config["outputs"])),
-    ]
+    rows = checked_rows(plan, shard.start, shard.stop)
+    names = ["norm", *(f"{k}_{n}" for k in ("max", "mean") for n in checked_outputs(plan.outputs))]
     if len(rows) and not (
         np.array_equal(check.get("rows"), rows)
         and all(name in check and len(check[name]) == len(rows) for name in names)

@@ -7,19 +7,20 @@ prepare_params(config) -> params.h5 -> generate_shard(i) -> shards/i.h5 -> aggre
 from __future__ import annotations
 
 import logging
+import os
 import time
 from pathlib import Path
 
 import numpy as np
 
-from cvgen.circuits import circuit_from_config
-from cvgen.config import config_hash, shard_ranges, total_samples, validate_config
+from cvgen.circuits import compile_circuit
 from cvgen.convergence import check_shard, enforce_tolerance
 from cvgen.errors import CvgenError
-from cvgen.memory import fitted_batch_size
-from cvgen.params import draw_dataset_parameters
+from cvgen.params import draw_plan_parameters
+from cvgen.plan import DatasetPlan, build_plan
 from cvgen.provenance import provenance_attrs
-from cvgen.sampling import SAMPLING_OUTPUTS, Sampler, combine_summaries, sampling_spec
+from cvgen.records import ShardRun
+from cvgen.sampling import Sampler, combine_summaries
 from cvgen.shards import ParamsFile, Shard, read_params_file, write_params_file, write_shard
 
 log = logging.getLogger(__name__)
@@ -28,90 +29,99 @@ GRID_TOLERANCE = 1e-3  # homodyne grid errors above this are worth a warning
 
 
 def prepare_params(config: dict, output: str | Path) -> ParamsFile:
-    """Draw every free-parameter value of a config and write params.h5 (config stored in full)."""
-    config = validate_config(config)
-    circuit = circuit_from_config(config)
-    drawn = draw_dataset_parameters(config, circuit.parameter_names)
-    params = ParamsFile(config, config_hash(config), circuit.blackbird_text, drawn)
+    """Build the dataset plan, compile its circuit to the op list (SF parses and decomposes a
+    Blackbird script here, once) and draw every free-parameter value: write params.h5."""
+    plan = build_plan(config)
+    if plan.engine == "compiled":
+        plan = plan.with_circuit(compile_circuit(plan.circuit))
+    drawn = draw_plan_parameters(plan)
+    params = ParamsFile(plan, drawn)
     write_params_file(output, params, provenance_attrs())
     log.info(
         "drew %d per-circuit x %d circuits and %d per-sample x %d samples -> %s",
-        len(drawn.circuit_names),
-        config["n_circuits"],
-        len(drawn.sample_names),
-        total_samples(config),
+        *(len(drawn.circuit_names), plan.n_circuits, len(drawn.sample_names), plan.n_samples),
         output,
+    )
+    log.info(
+        "plan: %d shards, engine %s on %s (%s), batch %d, about %d MB and %d min per job",
+        *(len(plan.shards), plan.engine, plan.backend, plan.backend_reason, plan.batch_size),
+        *(plan.memory_mb, plan.runtime_minutes),
     )
     return params
 
 
 def generate_shard(params_path: str | Path, index: int, output: str | Path, threads: int = 1):
     """Simulate shard `index` of the dataset in batches in this one process; write its file."""
-    from cvgen.engines import configure_tensorflow, make_engine
+    from threadpoolctl import threadpool_limits
+
+    from cvgen.engines import make_engine
+    from cvgen.engines.backend import namespace
 
     process_start = _process_start()
     params = read_params_file(params_path)
-    config = params.config
-    ranges = shard_ranges(config)
-    if not 0 <= index < len(ranges):
-        raise CvgenError(
-            f"shard {index} does not exist: this dataset has shards 0..{len(ranges) - 1}"
-        )
-    start, stop = ranges[index]
-    clock = time.perf_counter()
-    tf = configure_tensorflow(threads)
-    import strawberryfields  # noqa: F401  (timed here: SF's import is a large part of start-up)
-
-    import_s = time.perf_counter() - clock
-    circuit = circuit_from_config(config, params.blackbird_text)
-    batch_size = fitted_batch_size(config, circuit)
+    plan = params.plan
+    start, stop = plan.shard(index)
+    threadpool_limits(threads)  # numpy's BLAS: as many threads as the job was given
+    import_s = _import_backend(plan, threads)
     engine = make_engine(
-        config["engine"],
-        circuit,
-        batch_size,
-        shared_names=params.drawn.circuit_names,
-        outputs=[name for name in config["outputs"] if name not in SAMPLING_OUTPUTS],
+        plan.engine,
+        plan.circuit,
+        plan.batch_size,
+        params.drawn.circuit_names,
+        plan.computed_outputs,
+        plan.backend,
+        threads,
     )
-    spec = sampling_spec(config, circuit.modes)
-    sampler = spec and Sampler(spec, circuit.modes, circuit.cutoff, circuit.dtype, config["seed"])
+    circuit = plan.circuit
+    xp = namespace(plan.backend, threads)
+    sampler = plan.sampling and Sampler(
+        plan.sampling, circuit.modes, circuit.cutoff, circuit.dtype, plan.seed, xp
+    )
     startup_s = time.time() - process_start
-    threads = tf.config.threading.get_intra_op_parallelism_threads()
     log.info(
-        "shard %d: samples [%d, %d), engine %s, batch %d, %d TF threads; start-up %.2f s "
-        "(TF+SF import %.2f s)",
-        *(index, start, stop, engine.name, batch_size, threads, startup_s, import_s),
+        "shard %d: samples [%d, %d), engine %s on %s (%s), batch %d, %d threads; start-up "
+        "%.2f s (imports %.2f s)",
+        *(index, start, stop, engine.name, plan.backend, plan.backend_reason, plan.batch_size),
+        *(threads, startup_s, import_s),
     )
     outputs, summaries, first_batch_s, compute_s = _simulate(
-        engine, sampler, params, (start, stop), batch_size, index
+        engine, sampler, params, (start, stop), index
     )
-    truncated = _check_truncation(outputs["norm"], start, config)
+    truncated = check_truncation(outputs["norm"], start, plan)
     if sampler:
-        _check_grid(summaries, config)
+        check_grid(summaries)
     clock = time.perf_counter()
-    check = check_shard(config, circuit, params.drawn, outputs, start, stop, batch_size)
+    check = check_shard(plan, engine, params.drawn, outputs, start, stop)
     if check:
-        enforce_tolerance(check, config, circuit, params.drawn)
+        enforce_tolerance(check, plan, engine, params.drawn)
     convergence_s = time.perf_counter() - clock
-    first_count = min(batch_size, stop - start)
-    attrs = {
-        **provenance_attrs(),
-        "config_hash": params.config_hash,
-        "engine": engine.name,
-        "batch_size": batch_size,
-        "threads": threads,
-        "seed": config["seed"],
-        "process_start_unix": process_start,
-        "import_s": import_s,
-        "startup_s": startup_s,
-        "first_batch_s": first_batch_s,
-        "first_batch_samples": first_count,
-        "steady_s": compute_s - first_batch_s,
-        "steady_samples": (stop - start) - first_count,
-        "compute_s": compute_s,
-        "norm_below_threshold": truncated,
-        "convergence_s": convergence_s,
-        "finished_unix": time.time(),  # computing done; the write follows
-    }
+    first_count = min(plan.batch_size, stop - start)
+    provenance = provenance_attrs()
+    run = ShardRun(
+        shard_index=index,
+        start=start,
+        stop=stop,
+        engine=engine.name,
+        backend=plan.backend,
+        backend_reason=plan.backend_reason,
+        batch_size=plan.batch_size,
+        threads=threads,
+        process_start_unix=process_start,
+        import_s=import_s,
+        startup_s=startup_s,
+        trace_s=getattr(engine, "trace_s", 0.0),
+        first_batch_s=first_batch_s,
+        first_batch_samples=first_count,
+        steady_s=compute_s - first_batch_s,
+        steady_samples=(stop - start) - first_count,
+        compute_s=compute_s,
+        norm_below_threshold=truncated,
+        convergence_s=convergence_s,
+        finished_unix=time.time(),
+        host=provenance["host"],
+        slurm_job_id=provenance["slurm_job_id"],
+    )
+    attrs = {**provenance, "config_hash": plan.config_hash, "seed": plan.seed, **run.attrs()}
     rows = slice(start, stop)
     drawn = params.drawn
     shard = Shard(
@@ -128,18 +138,33 @@ def generate_shard(params_path: str | Path, index: int, output: str | Path, thre
     write_shard(output, shard)
     log.info(
         "shard %d: wrote %s; %.1f samples/s including start-up",
-        *(index, output, (stop - start) / (attrs["finished_unix"] - process_start)),
+        *(index, output, (stop - start) / (run.finished_unix - process_start)),
     )
     return shard
 
 
-def _simulate(engine, sampler, params: ParamsFile, rows: tuple[int, int], batch_size: int, index):
+def _import_backend(plan: DatasetPlan, threads: int) -> float:
+    """Import what the job's backend needs (TF; SF for engine sf), timed: start-up's big part."""
+    if plan.backend != "tensorflow":
+        return 0.0
+    from cvgen.engines.backend import tensorflow
+
+    clock = time.perf_counter()
+    tensorflow(threads)
+    if plan.engine == "sf":
+        import strawberryfields  # noqa: F401
+
+    return time.perf_counter() - clock
+
+
+def _simulate(engine, sampler, params: ParamsFile, rows: tuple[int, int], index: int):
     """Run samples [start, stop) in batches (and draw their outcomes, with a sampler).
 
     Returns the outputs, the summaries of the sampled distributions, and the first-batch and
     total seconds.
     """
     start, stop = rows
+    batch_size = params.plan.batch_size
     batches = []
     summaries: dict[str, np.ndarray] = {}
     first_batch_s = 0.0
@@ -154,7 +179,7 @@ def _simulate(engine, sampler, params: ParamsFile, rows: tuple[int, int], batch_
             summaries = combine_summaries(summaries, batch_summaries)
         else:
             values = engine.observables(args, batch_stop - batch_start)
-        _check_finite(values, batch_start, batch_stop)
+        check_finite(values, batch_start, batch_stop)
         batches.append(values)
         if batch_start == start:
             first_batch_s = time.perf_counter() - clock
@@ -165,9 +190,9 @@ def _simulate(engine, sampler, params: ParamsFile, rows: tuple[int, int], batch_
     return outputs, summaries, first_batch_s, time.perf_counter() - clock
 
 
-def _check_truncation(norm: np.ndarray, start: int, config: dict) -> int:
+def check_truncation(norm: np.ndarray, start: int, plan: DatasetPlan) -> int:
     """Count samples whose norm is below norm_threshold; warn, or fail with on_truncation: fail."""
-    threshold = config["norm_threshold"]
+    threshold = plan.norm_threshold
     truncated = int(np.sum(norm < threshold))
     if truncated:
         worst = int(np.argmin(norm))
@@ -176,13 +201,13 @@ def _check_truncation(norm: np.ndarray, start: int, config: dict) -> int:
             f"inside the cutoff (lowest {norm[worst]:.6f}, sample {start + worst}); raise "
             f"circuit.cutoff or narrow the parameter distributions"
         )
-        if config["on_truncation"] == "fail":
+        if plan.on_truncation == "fail":
             raise CvgenError(message)
         log.warning("%s", message)
     return truncated
 
 
-def _check_grid(summaries: dict[str, np.ndarray], config: dict) -> None:
+def check_grid(summaries: dict[str, np.ndarray]) -> None:
     """Warn when the homodyne grid misses probability or interpolates coarsely."""
     if "homodyne_mass_error" not in summaries:
         return
@@ -202,7 +227,7 @@ def _check_grid(summaries: dict[str, np.ndarray], config: dict) -> None:
         )
 
 
-def _check_finite(values: dict[str, np.ndarray], start: int, stop: int) -> None:
+def check_finite(values: dict[str, np.ndarray], start: int, stop: int) -> None:
     for name, array in values.items():
         if not np.all(np.isfinite(array)):
             raise CvgenError(
@@ -213,7 +238,19 @@ def _check_finite(values: dict[str, np.ndarray], start: int, stop: int) -> None:
 
 
 def _process_start() -> float:
-    """Unix time this process started, so start-up includes interpreter and imports."""
-    import psutil
+    """Unix time this process started, so start-up includes interpreter and imports.
 
-    return psutil.Process().create_time()
+    From /proc (start time in clock ticks since boot, against the uptime now: 10 ms
+    resolution); psutil's create_time adds boot time rounded to whole seconds, up to 1 s off.
+    """
+    try:
+        with open("/proc/self/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+        with open("/proc/uptime") as handle:
+            uptime = float(handle.read().split()[0])
+        started = int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22: starttime
+        return time.time() - (uptime - started)
+    except (OSError, ValueError, IndexError):
+        import psutil
+
+        return psutil.Process().create_time()

@@ -23,23 +23,19 @@ envvars:
     "HDF5_USE_FILE_LOCKING",
 
 
-from cvgen.config import config_hash, shard_ranges, validate_config
 from cvgen.errors import CvgenError
-from cvgen.memory import shard_memory_mb
-from cvgen.resources import shard_runtime_minutes, shard_threads
+from cvgen.plan import build_plan
 
-# Schema (workflow/schemas/config.schema.yaml) with defaults filled in, plus cross-key checks.
+# The plan: the config validated (schema, defaults, cross-key checks) and every fact derived
+# from it once (shards, backend, batch size, memory, time limit, threads); see cvgen.plan.
 try:
-    config.update(validate_config(config))
-    CONFIG_HASH = config_hash(config)
-    SHARD_MEMORY_MB = shard_memory_mb(config)
-    SHARD_RUNTIME_MIN = shard_runtime_minutes(config)
-    SHARD_THREADS = shard_threads(config, SHARD_MEMORY_MB)
+    PLAN = build_plan(config)
 except CvgenError as err:
     raise WorkflowError(f"cvgen error: {err}") from None
+config.update(PLAN.config)
 
-RESULTS = f"results/{config['dataset']}"
-SHARDS = list(range(len(shard_ranges(config))))
+RESULTS = f"results/{PLAN.dataset}"
+SHARDS = list(range(len(PLAN.shards)))
 
 
 def circuit_files(wildcards):
@@ -50,9 +46,9 @@ def circuit_files(wildcards):
 
 def shard_mem_mb(wildcards, attempt):
     """Memory of one generation job from the state-size estimate, more on a retry."""
-    return SHARD_MEMORY_MB * attempt
+    return PLAN.memory_mb * attempt
 
 
 def shard_runtime(wildcards, attempt):
     """Time limit of one generation job in minutes (Slurm --time), more on a retry."""
-    return SHARD_RUNTIME_MIN * attempt
+    return PLAN.runtime_minutes * attempt

@@ -13,7 +13,7 @@ rule generate_shard:
         "../../envs/cvgen.yaml"
     # TF threads (Slurm CPUs) and time limit from the shard (cvgen.resources), memory from
     # its state-size estimate (cvgen.memory); --set-threads / --set-resources override them.
-    threads: SHARD_THREADS
+    threads: PLAN.threads
     resources:
         mem_mb=shard_mem_mb,
         runtime=shard_runtime,

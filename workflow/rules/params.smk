@@ -12,6 +12,6 @@ rule prepare_params:
         mem_mb=1024,
     params:
         # Any config change (circuit, seed, sizes, outputs, engine) redraws and reruns all.
-        config_hash=CONFIG_HASH,
+        config_hash=PLAN.config_hash,
     script:
         "../../scripts/prepare_params.py"

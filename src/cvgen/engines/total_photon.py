@@ -1,4 +1,4 @@
-"""Total-photon-number truncation for the compiled engine.
+"""Total-photon-number truncation: a strategy of the compiled engine.
 
 Per-mode truncation keeps the basis states |n_1 .. n_M> with every n_m < D. Total truncation
 keeps those with n_1 + ... + n_M < N (the circuit's `cutoff` is read as N here): a state's
@@ -22,7 +22,8 @@ padding is cheaper than the dispatch: measured with one TF thread, this runs the
 the 4-mode one (N = 17) as fast. The state is held batch-minor ([positions, batch]) in the layout
 of the last gate's buckets, so moving from one gate's layout to the next is a single gather of
 whole rows (index tables built once in numpy). Everything else (per-circuit gates built once,
-batches split where the circuit changes, the traced tf.function) is the compiled engine's.
+batches split where the circuit changes, the backend) is the compiled engine's
+(cvgen.engines.compiled).
 
 Outputs keep the per-mode conventions at cutoff N, so everything downstream works unchanged:
 kets are returned embedded in the per-mode box [count, N, ..., N] (zero outside the kept
@@ -33,17 +34,22 @@ states), `fock_probs` has the box's N^M layout (zeros outside the kept states), 
 from __future__ import annotations
 
 import functools
-import logging
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from cvgen.circuits import CircuitSpec
-from cvgen.compiled import CompiledEngine, Step
-from cvgen.observables import HBAR, OUTPUTS
+from cvgen.conventions import HBAR, real_dtype
+from cvgen.sizes import total_photon_basis_size as basis_size
 
-log = logging.getLogger(__name__)
+__all__ = [
+    "TotalPhotonTruncation",
+    "basis_size",
+    "basis_states",
+    "box_index",
+    "index_of",
+    "layout_sizes",
+]
 
 # Cost model of a bucket, in complex multiply-adds per sample: chains x width x size x
 # (size + GATHER_COST) for its product and gathers, plus BUCKET_COST_SECONDS of fixed cost per
@@ -53,11 +59,6 @@ log = logging.getLogger(__name__)
 GATHER_COST = 4
 BUCKET_COST_SECONDS = 30e-6
 MULTIPLY_ADD_SECONDS = 1e-9
-
-
-def basis_size(modes: int, n_total: int) -> int:
-    """Number of Fock states of `modes` modes with fewer than `n_total` photons in total."""
-    return math.comb(n_total + modes - 1, modes)
 
 
 def basis_states(modes: int, n_total: int) -> np.ndarray:
@@ -123,176 +124,119 @@ class Plan:
     """How one step moves the state: row indices into the previous layout, per bucket, or the
     flat phase index of every row of the current layout for a diagonal gate."""
 
-    step: Step
+    step: object  # cvgen.engines.compiled.Step
     buckets: list[Bucket]
     gathers: list[np.ndarray]
     phase_index: np.ndarray | None
 
 
-class TotalPhotonEngine(CompiledEngine):
-    """The compiled engine with total-photon truncation: states with fewer than `cutoff` photons.
+class TotalPhotonTruncation:
+    """How the compiled engine holds and moves a total-photon truncated state.
 
-    Same interface as CompiledEngine (`name` is "compiled"; `truncation` tells the two apart).
-    `kets` and `evaluate` return the kets embedded in the per-mode box [count, N, ..., N], zero
-    outside the kept states, and `fock_probs` has the box's N^M layout, zeros outside the kept
-    states, so downstream code written for per-mode kets (sampling, datasets) works unchanged.
-    `observables` computes every output on the compact state and embeds nothing else.
+    The state is batch-minor, [rows, B], in the layout of the last gate's buckets plus one zero
+    row that padding slots gather. `kets` embeds the compact states in the per-mode box
+    [B, N, ..., N] (zero outside the kept states) and `fock_probs` has the box's N^M layout, so
+    downstream code written for per-mode kets (sampling, datasets) works unchanged.
     """
 
-    truncation = "total"
+    name = "total"
 
-    def __init__(self, circuit: CircuitSpec, batch_size: int, shared_names=(), outputs=OUTPUTS):
-
-        self._compile(circuit, batch_size, shared_names, outputs)
-        n_total, modes = circuit.cutoff, circuit.modes
-        self.basis = basis_states(modes, n_total)
-        self.plans, self._compact_rows = _plan_steps(self.steps, self.basis, n_total, batch_size)
+    def __init__(self, steps, modes: int, cutoff: int, batch_size: int, dtype: str, xp):
+        self.steps, self.modes, self.cutoff = steps, modes, cutoff
+        self.batch_size, self.dtype, self.xp = batch_size, dtype, xp
+        self.basis = basis_states(modes, cutoff)
+        self.plans, self._compact_rows = _plan_steps(steps, self.basis, cutoff, batch_size)
         # For every state of the box, its position in the compact basis (len(basis) if dropped).
-        self._compact_of_box = np.full(n_total**modes, len(self.basis))
-        self._compact_of_box[box_index(self.basis, n_total)] = np.arange(len(self.basis))
-        self._trace()
-        log.info(
-            "compiled engine, total truncation: %d steps (%d built once per circuit), %d modes, "
-            "fewer than %d photons (%d states, largest padded layout %d), batch %d",
-            len(self.steps),
-            sum(s.shared for s in self.steps),
-            modes,
-            n_total,
-            len(self.basis),
-            max((sum(len(rows) for rows in plan.gathers) for plan in self.plans), default=0),
-            batch_size,
-        )
+        self._compact_of_box = np.full(cutoff**modes, len(self.basis))
+        self._compact_of_box[box_index(self.basis, cutoff)] = np.arange(len(self.basis))
 
-    def kets(self, args: dict[str, np.ndarray], count: int):
-        """Output kets embedded in the per-mode box, [count, N, ..., N], zero outside."""
-        return self.embed(super().kets(args, count))
+    def basis_size(self) -> int:
+        return len(self.basis)
 
-    def observables(self, args: dict[str, np.ndarray], count: int) -> dict[str, np.ndarray]:
-        """The engine's outputs for `count` samples (no kets embedded)."""
-        return super().evaluate(args, count)[1]
+    def largest_layout(self) -> int:
+        return max((sum(len(rows) for rows in plan.gathers) for plan in self.plans), default=0)
 
-    def evaluate(self, args: dict[str, np.ndarray], count: int):
-        """Output kets embedded in the per-mode box and the outputs, from one set of runs."""
-        compact, outputs = super().evaluate(args, count)
-        return self.embed(compact), outputs
+    def initial(self):
+        """The vacuum of every batch element, batch-minor, with the zero row."""
+        return self.xp.unit(len(self.basis) + 1, self.batch_size, self.dtype, axis=0)
 
-    def embed(self, compact):
-        """Compact states [count, basis_size] as per-mode kets [count, N, ..., N]."""
-        import tensorflow as tf
+    def prepare(self, index: int, matrix) -> list:
+        """Per bucket, the blocks [K, chains, size, size] (shared: [chains, size, size]); for a
+        diagonal gate, its phase per layout row [rows, K]."""
+        xp, plan = self.xp, self.plans[index]
+        size = xp.shape(matrix)[0]
+        flat = xp.pad(xp.reshape(matrix, [size, -1]), [[0, 0], [0, 1]])  # a zero at the end
+        if not plan.buckets:
+            return [xp.transpose(xp.take(flat, plan.phase_index, axis=1), [1, 0])]
+        blocks = [xp.take(flat, bucket.blocks, axis=1) for bucket in plan.buckets]
+        return [b[0] for b in blocks] if plan.step.shared else blocks
 
-        box = self._to_box(compact)
-        return tf.reshape(box, [-1] + [self.circuit.cutoff] * self.circuit.modes)
+    def apply(self, state, index: int, tensors: list):
+        """Step `index`: phases, or every bucket's product on rows gathered from the state."""
+        xp, plan = self.xp, self.plans[index]
+        if not plan.buckets:
+            return state * tensors[0]
+        outputs = [
+            _apply_bucket(xp, xp.take(state, rows, axis=0), blocks, bucket, plan.step.shared)
+            for bucket, rows, blocks in zip(plan.buckets, plan.gathers, tensors, strict=True)
+        ]
+        return xp.concat(outputs + [xp.zeros([1, self.batch_size], self.dtype)], axis=0)
+
+    def kets(self, state):
+        """The compact states embedded in the per-mode box [B, N, ..., N], zero outside."""
+        xp = self.xp
+        box = self._to_box(xp.transpose(self._compact(state), [1, 0]))
+        return xp.reshape(box, [-1] + [self.cutoff] * self.modes)
+
+    def observables(self, state, outputs) -> dict:
+        """The outputs of cvgen.engines.observables, computed on the compact state."""
+        xp = self.xp
+        compact = self._compact(state)  # [basis_size, B]
+        real = real_dtype(self.dtype)
+        probs = xp.real(compact * xp.conj(compact))
+        result = {"norm": xp.sum(probs, axis=0)}
+        if "quad_x" in outputs or "quad_p" in outputs:
+            lowered, sqrt_n = _lowering_tables(self.basis, self.cutoff)
+            padded = xp.pad(compact, [[0, 1], [0, 0]])
+            terms = xp.conj(xp.take(padded, lowered, axis=0)) * compact[None]
+            lowering = xp.sum(terms * xp.asarray(sqrt_n[..., None], self.dtype), axis=1)
+            scale = math.sqrt(2 * HBAR)
+            result["quad_x"] = scale * xp.transpose(xp.real(lowering), [1, 0])
+            result["quad_p"] = scale * xp.transpose(xp.imag(lowering), [1, 0])
+        if "mean_photon" in outputs:
+            photons = xp.asarray(self.basis.T, real)  # [modes, basis_size]
+            result["mean_photon"] = xp.transpose(photons @ probs, [1, 0])
+        if "fock_probs" in outputs:
+            result["fock_probs"] = self._to_box(xp.transpose(probs, [1, 0]))
+        return {name: result[name] for name in outputs}
+
+    def _compact(self, state):
+        """The final layout's rows gathered into the compact basis order [basis_size, B]."""
+        return self.xp.take(state, self._compact_rows, axis=0)
 
     def _to_box(self, compact):
         """Rows [count, basis_size] spread over the flat per-mode box [count, N^M], zero-filled."""
-        import tensorflow as tf
-
-        padded = tf.pad(compact, [[0, 0], [0, 1]])
-        return tf.gather(padded, self._compact_of_box, axis=1)
-
-    def _shared_shapes(self) -> list[list[int]]:
-        """Shapes of the tensors `_shared` builds: a bucket's blocks, or a diagonal's phases."""
-        shapes = []
-        for plan in self.plans:
-            if plan.step.shared and plan.buckets:
-                shapes += [list(bucket.blocks.shape) for bucket in plan.buckets]
-            elif plan.step.shared:
-                shapes.append([len(plan.phase_index), 1])
-        return shapes
-
-    def _shared(self, shared_values):
-        """Blocks and phases of the gates that depend only on per-circuit parameters."""
-        values = {n: shared_values[j : j + 1] for j, n in enumerate(self.shared_names)}
-        tensors = []
-        for plan in self.plans:
-            if plan.step.shared:
-                tensors += self._gate_tensors(plan, self._matrix(plan.step, values, 1))
-        return tensors
-
-    def _gate_tensors(self, plan: Plan, matrix) -> list:
-        """Per bucket, the blocks [K, chains, size, size]; for a diagonal gate, its phase per
-        layout row [rows, K]. K = 1 (shared, leading axis dropped for blocks) or the batch."""
-        import tensorflow as tf
-
-        size = matrix.shape[0]
-        flat = tf.pad(tf.reshape(matrix, [size, -1]), [[0, 0], [0, 1]])  # a zero at the end
-        if not plan.buckets:
-            return [tf.transpose(tf.gather(flat, plan.phase_index, axis=1))]
-        blocks = [tf.gather(flat, bucket.blocks, axis=1) for bucket in plan.buckets]
-        return [b[0] for b in blocks] if plan.step.shared else blocks
-
-    def _batch(self, sample_values, shared_values, shared_tensors):
-        """One batch: vacuum, every gate, observables. Traced once per engine."""
-        import tensorflow as tf
-
-        batch = self.batch_size
-        values = {n: sample_values[:, j] for j, n in enumerate(self.sample_names)}
-        values.update(
-            {n: tf.fill([batch], shared_values[j]) for j, n in enumerate(self.shared_names)}
-        )
-        # Rows: the compact basis, then one zero row that padding slots gather.
-        state = tf.one_hot([0], len(self.basis) + 1, axis=0, dtype=self.dtype)
-        state = tf.tile(state, [1, batch])
-        zero_row = tf.zeros([1, batch], self.dtype)
-        shared = iter(shared_tensors)
-        for plan in self.plans:
-            if plan.step.shared:
-                tensors = [next(shared) for _ in plan.buckets or [None]]
-            else:
-                tensors = self._gate_tensors(plan, self._matrix(plan.step, values, batch))
-            if not plan.buckets:
-                state = state * tensors[0]
-                continue
-            outputs = [
-                _apply_bucket(tf.gather(state, rows), blocks, bucket, plan.step.shared)
-                for bucket, rows, blocks in zip(plan.buckets, plan.gathers, tensors, strict=True)
-            ]
-            state = tf.concat(outputs + [zero_row], axis=0)
-        compact = tf.gather(state, self._compact_rows)  # [basis_size, batch]
-        return tf.transpose(compact), self._observables(compact)
-
-    def _observables(self, compact) -> dict:
-        """The outputs of cvgen.observables, computed on the compact batch-minor state."""
-        import tensorflow as tf
-
-        real = self.dtype.real_dtype
-        n_total = self.circuit.cutoff
-        probs = tf.math.real(compact * tf.math.conj(compact))
-        result = {"norm": tf.reduce_sum(probs, axis=0)}
-        if "quad_x" in self.outputs or "quad_p" in self.outputs:
-            lowered, sqrt_n = _lowering_tables(self.basis, n_total)
-            padded = tf.pad(compact, [[0, 1], [0, 0]])
-            terms = tf.math.conj(tf.gather(padded, lowered)) * compact[None]
-            lowering = tf.reduce_sum(terms * tf.constant(sqrt_n[..., None], self.dtype), axis=1)
-            scale = np.sqrt(2 * HBAR)
-            result["quad_x"] = scale * tf.transpose(tf.math.real(lowering))
-            result["quad_p"] = scale * tf.transpose(tf.math.imag(lowering))
-        if "mean_photon" in self.outputs:
-            photons = tf.constant(self.basis.T, real)  # [modes, basis_size]
-            result["mean_photon"] = tf.transpose(photons @ probs)
-        if "fock_probs" in self.outputs:
-            result["fock_probs"] = self._to_box(tf.transpose(probs))
-        return {name: result[name] for name in self.outputs}
+        xp = self.xp
+        padded = xp.pad(compact, [[0, 0], [0, 1]])
+        return xp.take(padded, self._compact_of_box, axis=1)
 
 
-def _apply_bucket(rows, blocks, bucket: Bucket, shared: bool):
+def _apply_bucket(xp, rows, blocks, bucket: Bucket, shared: bool):
     """Multiply gathered rows [chains * size * width, B] by the bucket's blocks.
 
     Shared blocks [chains, size, size] act on [chains, size, width * B]: one product per chain
     over every member and sample at once. Per-sample blocks [B, chains, size, size] need the
     batch leading, so the rows are transposed there and back.
     """
-    import tensorflow as tf
-
     chains, size, width = bucket.members.shape
-    batch = rows.shape[1]
+    batch = xp.shape(rows)[1]
     if shared:
-        view = tf.reshape(rows, [chains, size, width * batch])
+        view = xp.reshape(rows, [chains, size, width * batch])
         out = blocks[0] @ view[0] if chains == 1 else blocks @ view
     else:
-        view = tf.transpose(tf.reshape(rows, [chains, size, width, batch]), [3, 0, 1, 2])
-        out = tf.transpose(blocks @ view, [1, 2, 3, 0])
-    return tf.reshape(out, [-1, batch])
+        view = xp.transpose(xp.reshape(rows, [chains, size, width, batch]), [3, 0, 1, 2])
+        out = xp.transpose(blocks @ view, [1, 2, 3, 0])
+    return xp.reshape(out, [-1, batch])
 
 
 def _lowering_tables(basis: np.ndarray, n_total: int) -> tuple[np.ndarray, np.ndarray]:
@@ -308,7 +252,7 @@ def _lowering_tables(basis: np.ndarray, n_total: int) -> tuple[np.ndarray, np.nd
     return lowered, np.sqrt(basis.T)
 
 
-def _plan_steps(steps: list[Step], basis: np.ndarray, n_total: int, batch_size: int):
+def _plan_steps(steps: list, basis: np.ndarray, n_total: int, batch_size: int):
     """Every step's plan, chaining layouts: each gather reads the previous step's rows.
 
     Returns the plans and the rows of the final layout holding the compact basis in order.

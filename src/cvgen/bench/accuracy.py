@@ -3,7 +3,8 @@
 Comparing engines at one cutoff compares different accuracies: SF and the compiled engine keep a
 box of cutoff^M states, total-photon truncation (cvgen's `truncation: total`, and piquasso's
 Fock simulators) keeps the C(N + M - 1, M) states with fewer than N photons in all modes. Here,
-on the QNN template with the config's default parameter distributions, each setting
+on the QNN template with the config's default parameter distributions (cvgen.bench.problems),
+each setting
   sf                 SF's TF backend in batch mode (per-mode truncation)
   compiled_per_mode  cvgen's compiled engine, per-mode truncation
   compiled_total     cvgen's compiled engine, total-photon truncation
@@ -12,8 +13,9 @@ on the QNN template with the config's default parameter distributions, each sett
 is run at rising cutoffs on seeded test samples (TEST_CIRCUITS weight draws, i.e. circuits, with
 TEST_SAMPLES_PER_CIRCUIT input draws each: the truncation error differs by orders of magnitude
 between weight draws) until the largest |<x> - reference| over samples and modes is at most the
-target (default 1e-3), then timed at that cutoff like cvgen.benchmark (on the first circuit's
-samples): a fresh worker process, one thread, best samples/s over a few batch sizes.
+target (default 1e-3), then timed at that cutoff like cvgen.bench.engines (on the first
+circuit's samples): a fresh worker process, one thread, best samples/s over a few batch sizes
+(and, for the compiled engine, over its numpy and TensorFlow backends).
 The reference is the compiled engine in complex128 at a cutoff where raising it by
 REFERENCE_STEP moves <x> by less than REFERENCE_TOLERANCE. <x> is the only output computed.
 """
@@ -21,27 +23,25 @@ REFERENCE_STEP moves <x> by less than REFERENCE_TOLERANCE. <x> is the only outpu
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import importlib.util
 import json
 import math
-import os
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from cvgen.benchmark import _machine, measure, peak_rss_mb, worker_rows
+from cvgen.bench.measure import machine, measure, peak_rss_mb, single_thread, worker_rows
+from cvgen.bench.problems import qnn_problem
+from cvgen.conventions import HBAR
 from cvgen.errors import CvgenError
-from cvgen.observables import HBAR
 
 SETTINGS = ("sf", "compiled_per_mode", "compiled_total", "piquasso")
 CIRCUITS = ((2, 2), (4, 2))  # (modes, layers)
 TARGET = 1e-3  # max |<x> - reference| over the test samples and modes
 TEST_CIRCUITS = 8
 TEST_SAMPLES_PER_CIRCUIT = 4
-SEED = 1
 BATCH_SIZES = {
     "sf": (8, 32, 64, 128),
     "compiled_per_mode": (16, 64, 256, 1024),
@@ -53,10 +53,14 @@ LAST_CUTOFF = 40
 REFERENCE_START = 20
 REFERENCE_STEP = 4
 REFERENCE_TOLERANCE = 1e-6
-REFERENCE_BUDGET = 2**22  # amplitudes per batch of the reference runs
 PIQUASSO_VERSION = "8.0.2"
-# Every library a worker loads (TF, numpy's BLAS, numba) runs on one thread.
-SINGLE_THREAD = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+# The backends each setting is timed on: the compiled engine on both of its own.
+BACKENDS = {
+    "sf": ("tensorflow",),
+    "compiled_per_mode": ("numpy", "tensorflow"),
+    "compiled_total": ("numpy", "tensorflow"),
+    "piquasso": ("numpy",),
+}
 LABELS = {
     "sf": ("SF batched (TF backend)", "per mode"),
     "compiled_per_mode": ("cvgen compiled", "per mode"),
@@ -68,13 +72,6 @@ LABELS = {
 def piquasso_available() -> bool:
     """Whether piquasso (the `bench` extra) can be imported."""
     return importlib.util.find_spec("piquasso") is not None
-
-
-def total_available() -> bool:
-    """Whether this cvgen's circuits carry a truncation (total-photon runs in make_engine)."""
-    from cvgen.circuits import CircuitSpec
-
-    return "truncation" in {field.name for field in dataclasses.fields(CircuitSpec)}
 
 
 def truncation(setting: str) -> str:
@@ -89,43 +86,24 @@ def state_dimension(setting: str, modes: int, cutoff: int) -> int:
     return math.comb(cutoff + modes - 1, modes)
 
 
-def qnn(modes: int, layers: int, samples: int, circuits: int = 1):
-    """The QNN template and draws of the config's default parameter distributions: `circuits`
-    weight draws with `samples` input draws each (circuit 0's values do not depend on
-    `circuits`)."""
-    from cvgen.circuits import circuit_from_config
-    from cvgen.config import validate_config
-    from cvgen.params import draw_parameters
-
-    config = validate_config(
-        {
-            "circuit": {"modes": modes, "layers": layers, "cutoff": 2},
-            "samples_per_circuit": samples,
-            "shard_size": samples,
-        }
-    )
-    circuit = circuit_from_config(config)
-    drawn = draw_parameters(circuit.parameter_names, config["parameters"], SEED, circuits, samples)
-    return circuit, drawn
+def problem(setting: str, modes: int, layers: int, cutoff: int, samples: int, circuits: int = 1):
+    """The benchmark problem (circuit and drawn parameters) as the setting runs it at `cutoff`:
+    complex64, the setting's truncation."""
+    return qnn_problem(modes, layers, cutoff, samples, circuits, truncation(setting))
 
 
-def at_cutoff(circuit, setting: str, cutoff: int, dtype: str = "complex64"):
-    """The circuit as the setting runs it: cutoff, precision and (for compiled) truncation."""
-    changes = {"cutoff": cutoff, "dtype": dtype}
-    if setting == "compiled_total":
-        changes["truncation"] = "total"
-    return dataclasses.replace(circuit, **changes)
-
-
-def runner(setting: str, circuit, drawn, cutoff: int, batch_size: int):
-    """A function returning <x> [count, modes] of samples [start, start + count)."""
+def runner(setting: str, circuit, drawn, batch_size: int, backend: str = "numpy"):
+    """A function returning <x> [count, modes] of samples [start, start + count), the circuit at
+    the setting's cutoff, truncation and dtype; `backend` is the compiled engine's."""
     if setting == "piquasso":
-        return PiquassoRunner(circuit, drawn, cutoff, batch_size)
+        return PiquassoRunner(circuit, drawn, circuit.cutoff, batch_size)
     from cvgen.engines import make_engine
 
-    engine_name = "sf" if setting == "sf" else "compiled"
-    circuit = at_cutoff(circuit, setting, cutoff)
-    engine = make_engine(engine_name, circuit, batch_size, drawn.circuit_names, ("quad_x",))
+    if setting == "sf":
+        engine = make_engine("sf", circuit, batch_size, outputs=("quad_x",))
+    else:
+        outputs = ("quad_x",)
+        engine = make_engine("compiled", circuit, batch_size, drawn.circuit_names, outputs, backend)
     return lambda start, count: engine.observables(drawn.batch_args(start, start + count), count)[
         "quad_x"
     ]
@@ -232,35 +210,27 @@ def mean_x(state_vector: np.ndarray, tables) -> np.ndarray:
     return scale * np.real(np.stack(lowered, axis=1))
 
 
-def x_at(setting: str, circuit, drawn, cutoff: int) -> np.ndarray:
-    """<x> [samples, modes] of every drawn sample at `cutoff`, one batch per circuit."""
+def x_at(setting: str, circuit, drawn) -> np.ndarray:
+    """<x> [samples, modes] of every drawn sample at the circuit's cutoff, one batch per circuit."""
     per_circuit = int(np.sum(drawn.circuit_index == 0))
-    run = runner(setting, circuit, drawn, cutoff, per_circuit)
+    run = runner(setting, circuit, drawn, per_circuit)
     starts = range(0, len(drawn.circuit_index), per_circuit)
     return np.concatenate([np.asarray(run(start, per_circuit), np.float64) for start in starts])
 
 
-def reference(modes: int, layers: int, circuits: int, samples: int) -> dict:
+def reference(
+    modes: int, layers: int, circuits: int, samples: int, truncation: str = "total"
+) -> dict:
     """<x> of the test samples from the compiled engine in complex128, converged in the cutoff.
 
     Rises from REFERENCE_START in steps of REFERENCE_STEP until one step moves <x> by less than
     REFERENCE_TOLERANCE; the higher cutoff's values are the reference. Total-photon truncation
-    when this cvgen has it (far fewer states for the same accuracy), per-mode otherwise.
+    by default: far fewer states than per-mode for the same accuracy.
     """
-    from cvgen.convergence import outputs_at_cutoff
-
-    circuit, drawn = qnn(modes, layers, samples, circuits)
-    kind = "total" if total_available() else "per_mode"
-    circuit = dataclasses.replace(circuit, dtype="complex128")
-    if kind == "total":
-        circuit = dataclasses.replace(circuit, truncation="total")
-    rows = np.arange(len(drawn.circuit_index))
 
     def x(cutoff: int) -> np.ndarray:
-        values = outputs_at_cutoff(
-            "compiled", circuit, cutoff, drawn, rows, ("quad_x",), REFERENCE_BUDGET
-        )
-        return values["quad_x"]
+        problem = qnn_problem(modes, layers, cutoff, samples, circuits, truncation, "complex128")
+        return x_at(f"compiled_{truncation}", *problem)
 
     cutoff, lower = REFERENCE_START, x(REFERENCE_START)
     while True:
@@ -272,7 +242,7 @@ def reference(modes: int, layers: int, circuits: int, samples: int) -> dict:
             raise CvgenError(f"the reference does not converge below cutoff {cutoff}")
         cutoff, lower = cutoff + REFERENCE_STEP, upper
     return {
-        "truncation": kind,
+        "truncation": truncation,
         "cutoff": cutoff + REFERENCE_STEP,
         "change_from_cutoff": cutoff,
         "max_change": change,
@@ -284,10 +254,11 @@ def search(
     setting: str, modes: int, layers: int, reference_x, target: float, circuits: int
 ) -> dict:
     """The smallest cutoff at which the setting's <x> is within `target` of the reference."""
-    circuit, drawn = qnn(modes, layers, len(reference_x) // circuits, circuits)
+    samples = len(reference_x) // circuits
     table = []
     for cutoff in range(FIRST_CUTOFF, LAST_CUTOFF + 1):
-        error = float(np.abs(x_at(setting, circuit, drawn, cutoff) - reference_x).max())
+        x = x_at(setting, *problem(setting, modes, layers, cutoff, samples, circuits))
+        error = float(np.abs(x - reference_x).max())
         table.append({"cutoff": cutoff, "max_error": error})
         if error <= target:
             dimension = state_dimension(setting, modes, cutoff)
@@ -295,27 +266,25 @@ def search(
     raise CvgenError(f"{setting} does not reach {target:g} below cutoff {LAST_CUTOFF}")
 
 
-def timings(setting: str, modes: int, layers: int, cutoff: int, min_seconds, max_batch) -> list:
-    """samples/s and peak memory at each batch size (rising), like cvgen.benchmark.worker."""
+def timings(
+    setting: str, modes: int, layers: int, cutoff: int, min_seconds, max_batch, backend: str
+) -> list:
+    """samples/s and peak memory at each batch size (rising), like cvgen.bench.engines.worker."""
     sizes = [size for size in BATCH_SIZES[setting] if size <= max_batch]
     samples = max(4 * max(sizes), 256)
-    circuit, drawn = qnn(modes, layers, samples)
+    circuit, drawn = problem(setting, modes, layers, cutoff, samples)
     rows = []
     for batch_size in sizes:
-        run = runner(setting, circuit, drawn, cutoff, batch_size)
+        run = runner(setting, circuit, drawn, batch_size, backend)
         rate = measure(run, batch_size, samples, min_seconds)
-        rows.append({"batch_size": batch_size, "samples_per_s": rate, "peak_rss_mb": peak_rss_mb()})
+        row = {"batch_size": batch_size, "backend": backend, "samples_per_s": rate}
+        rows.append({**row, "peak_rss_mb": peak_rss_mb()})
     return rows
 
 
 def worker(task: str, setting: str, modes: int, layers: int, options: dict) -> None:
-    """One task in this (fresh) process; its result as JSON lines on stdout."""
-    if setting != "piquasso":
-        import logging
-
-        from cvgen.engines import configure_tensorflow
-
-        configure_tensorflow(1).get_logger().setLevel(logging.ERROR)  # retracing is expected
+    """One task in this (fresh) process, on one thread; its result as JSON lines on stdout."""
+    single_thread()
     if task == "reference":
         result = [reference(modes, layers, options["circuits"], options["samples"])]
     elif task == "search":
@@ -324,19 +293,20 @@ def worker(task: str, setting: str, modes: int, layers: int, options: dict) -> N
         result = [search(setting, modes, layers, reference_x, options["target"], circuits)]
     else:
         result = timings(
-            setting, modes, layers, options["cutoff"], options["min_seconds"], options["max_batch"]
+            *(setting, modes, layers, options["cutoff"], options["min_seconds"]),
+            *(options["max_batch"], options["backend"]),
         )
     for row in result:
         print(json.dumps(row), flush=True)
 
 
-def _run_worker(task: str, setting: str, modes: int, layers: int, **options) -> list[dict]:
+def run_worker(task: str, setting: str, modes: int, layers: int, **options) -> list[dict]:
+    """One worker task in a fresh process; the rows it printed."""
     command = [
-        *(sys.executable, "-m", "cvgen.accuracy", "--worker", task, "--setting", setting),
+        *(sys.executable, "-m", "cvgen.bench.accuracy", "--worker", task, "--setting", setting),
         *("--circuit", f"{modes},{layers}", "--options", json.dumps(options)),
     ]
-    env = {**os.environ, **dict.fromkeys(SINGLE_THREAD, "1")}
-    return worker_rows(command, env)
+    return worker_rows(command)
 
 
 def skipped(setting: str) -> str | None:
@@ -346,8 +316,6 @@ def skipped(setting: str) -> str | None:
             f"piquasso is not installed: skipping it (pip install -e '.[bench]' for "
             f"piquasso=={PIQUASSO_VERSION})"
         )
-    if setting == "compiled_total" and not total_available():
-        return "this cvgen has no total-photon truncation (circuit.truncation): skipping it"
     return None
 
 
@@ -366,7 +334,7 @@ def run_all(
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     summary = {
-        "machine": f"{_machine()}, one BLAS and numba thread",
+        "machine": machine(),
         "target": target,
         "test_circuits": test_circuits,
         "test_samples_per_circuit": samples_per_circuit,
@@ -379,7 +347,7 @@ def run_all(
             print(reason, flush=True)
             summary["skipped"][setting] = reason
     for modes, layers in circuits:
-        (ref,) = _run_worker(
+        (ref,) = run_worker(
             "reference",
             "compiled",
             modes,
@@ -401,7 +369,7 @@ def run_all(
             for setting in settings:
                 if setting in summary["skipped"]:
                     continue
-                (found,) = _run_worker(
+                (found,) = run_worker(
                     "search",
                     setting,
                     modes,
@@ -410,15 +378,20 @@ def run_all(
                     target=target,
                     circuits=test_circuits,
                 )
-                rows = _run_worker(
-                    "time",
-                    setting,
-                    modes,
-                    layers,
-                    cutoff=found["cutoff"],
-                    min_seconds=min_seconds,
-                    max_batch=max_batch,
-                )
+                rows = [
+                    row
+                    for backend in BACKENDS[setting]
+                    for row in run_worker(
+                        "time",
+                        setting,
+                        modes,
+                        layers,
+                        cutoff=found["cutoff"],
+                        min_seconds=min_seconds,
+                        max_batch=max_batch,
+                        backend=backend,
+                    )
+                ]
                 result = {"setting": setting, **found, "timings": rows, "best": fastest(rows)}
                 entry["settings"].append(result)
                 print(_result_text(modes, layers, result), flush=True)
@@ -438,7 +411,7 @@ def _result_text(modes: int, layers: int, result: dict) -> str:
     return (
         f"{modes} modes x {layers} layers: {result['setting']:>17} cutoff {result['cutoff']:>2} "
         f"({result['dimension']} states), max |d<x>| {result['max_error']:.2e}: "
-        f"{best['samples_per_s']:.1f} samples/s (batch {best['batch_size']})"
+        f"{best['samples_per_s']:.1f} samples/s (batch {best['batch_size']}, {best['backend']})"
     )
 
 
@@ -476,8 +449,8 @@ def render_markdown(summary: dict) -> str:
             f"{ref['cutoff']} (<x> moves by {ref['max_change']:.1e} from cutoff "
             f"{ref['change_from_cutoff']}).\n",
             "| engine | truncation | cutoff | states | max abs d<x> | samples/s | batch "
-            "| peak RSS MB | vs SF | vs piquasso |",
-            "|---|---|---|---|---|---|---|---|---|---|",
+            "| backend | peak RSS MB | vs SF | vs piquasso |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for result in entry["settings"]:
             engine, kind = LABELS[result["setting"]]
@@ -487,7 +460,8 @@ def render_markdown(summary: dict) -> str:
             lines.append(
                 f"| {engine} | {kind} | {result['cutoff']} | {result['dimension']:,} "
                 f"| {result['max_error']:.1e} | {best['samples_per_s']:,.0f} "
-                f"| {best['batch_size']} | {best['peak_rss_mb']:.0f} | {shown[0]} | {shown[1]} |"
+                f"| {best['batch_size']} | {best['backend']} | {best['peak_rss_mb']:.0f} "
+                f"| {shown[0]} | {shown[1]} |"
             )
         lines.append("")
     return "\n".join(lines) + "\n"

@@ -1,0 +1,193 @@
+"""The dataset plan: every fact derived from a config, derived once and passed on as a value.
+
+`build_plan(config)` validates the config (schema, defaults, cross-key checks) and derives the
+circuit, the sampling spec, the shard ranges, the backend (with the cost model's reason), the
+batch size jobs actually use (after the memory budget), and each job's memory, time limit and
+threads. The Snakefile builds it once; prepare_params stores it in params.h5 with the circuit's
+op list; jobs, aggregation, the report and the convergence check read it from there and never
+re-derive a fact from the raw config.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass
+
+from cvgen.circuits import CircuitSpec, circuit_from_config, circuit_from_dict
+from cvgen.config import apply_schema, config_hash, read_config, shard_ranges, total_samples
+from cvgen.conventions import SAMPLING_OUTPUTS
+from cvgen.engines.cost import choose_backend
+from cvgen.errors import CvgenError
+from cvgen.memory import fitted_batch_size, job_memory_mb
+from cvgen.params import assign_distributions
+from cvgen.program import check_ops
+from cvgen.resources import shard_runtime_minutes, shard_threads
+from cvgen.sampling import SamplingSpec, sampling_spec
+
+__all__ = [
+    "ConvergenceSettings",
+    "DatasetPlan",
+    "build_plan",
+    "load_config",
+    "plan_from_json",
+    "validate_config",
+]
+
+
+@dataclass(frozen=True)
+class ConvergenceSettings:
+    """The truncation check: which fraction of a shard is re-run, how much higher, tolerance."""
+
+    fraction: float
+    min_samples: int
+    extra_cutoff: int
+    tolerance: float
+
+
+@dataclass(frozen=True)
+class DatasetPlan:
+    """What a dataset build does, derived once from its validated config."""
+
+    config: dict  # the validated config, defaults filled (stored with every file)
+    config_hash: str
+    dataset: str
+    seed: int
+    engine: str
+    backend: str  # numpy or tensorflow: the array namespace jobs run on
+    backend_reason: str
+    circuit: CircuitSpec  # with its op list once prepare_params compiled it
+    outputs: tuple[str, ...]
+    computed_outputs: tuple[str, ...]  # what the engine computes (not sampled)
+    sampling: SamplingSpec | None
+    n_circuits: int
+    samples_per_circuit: int
+    n_samples: int
+    shards: tuple[tuple[int, int], ...]
+    configured_batch_size: int
+    batch_size: int  # what jobs use: configured, or smaller to fit memory_budget_mb
+    memory_mb: int  # estimated peak of one generation job at batch_size
+    runtime_minutes: int
+    threads: int
+    convergence: ConvergenceSettings
+    norm_threshold: float
+    on_truncation: str
+
+    @property
+    def largest_shard(self) -> int:
+        return max(stop - start for start, stop in self.shards)
+
+    def shard(self, index: int) -> tuple[int, int]:
+        """Sample range [start, stop) of shard `index`; a shard that does not exist is refused."""
+        if not 0 <= index < len(self.shards):
+            raise CvgenError(
+                f"shard {index} does not exist: this dataset has shards 0..{len(self.shards) - 1}"
+            )
+        return self.shards[index]
+
+    def with_circuit(self, circuit: CircuitSpec) -> DatasetPlan:
+        return dataclasses.replace(self, circuit=circuit)
+
+    def to_json(self) -> str:
+        """The plan as JSON text (params.h5 stores it; `plan_from_json` reads it)."""
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        values["circuit"] = self.circuit.to_dict()
+        values["sampling"] = None if self.sampling is None else dataclasses.asdict(self.sampling)
+        values["convergence"] = dataclasses.asdict(self.convergence)
+        return json.dumps(values, sort_keys=True)
+
+
+def plan_from_json(text: str) -> DatasetPlan:
+    """The plan `DatasetPlan.to_json` wrote."""
+    values = json.loads(text)
+    values["circuit"] = circuit_from_dict(values["circuit"])
+    if values["sampling"] is not None:
+        spec = values["sampling"]
+        spec.update(outputs=tuple(spec["outputs"]), angles=tuple(spec["angles"]))
+        values["sampling"] = SamplingSpec(**spec)
+    values["convergence"] = ConvergenceSettings(**values["convergence"])
+    for key in ("outputs", "computed_outputs"):
+        values[key] = tuple(values[key])
+    values["shards"] = tuple(tuple(shard) for shard in values["shards"])
+    return DatasetPlan(**values)
+
+
+def build_plan(config: dict) -> DatasetPlan:
+    """Validate `config` and derive its plan; the first problem is one CvgenError naming it."""
+    config = apply_schema(config)
+    _check_values(config)
+    circuit = circuit_from_config(config)
+    spec = sampling_spec(config, circuit.modes)
+    if config["engine"] == "compiled":
+        check_ops(circuit.op_names)
+    elif circuit.truncation == "total":
+        raise CvgenError(
+            "circuit.truncation total needs the compiled engine (SF truncates each mode): "
+            "set engine: compiled or truncation: per_mode"
+        )
+    assign_distributions(circuit.parameter_names, config["parameters"])
+    shards = tuple(shard_ranges(config))
+    largest = max(stop - start for start, stop in shards)
+    backend, reason = choose_backend(
+        config["backend"], config["engine"], circuit, largest, config["batch_size"]
+    )
+    batch_size = fitted_batch_size(config, circuit, backend)
+    memory_mb = job_memory_mb(config, batch_size, circuit, backend)
+    settings = config["convergence"]
+    return DatasetPlan(
+        config=config,
+        config_hash=config_hash(config),
+        dataset=config["dataset"],
+        seed=config["seed"],
+        engine=config["engine"],
+        backend=backend,
+        backend_reason=reason,
+        circuit=circuit,
+        outputs=tuple(config["outputs"]),
+        computed_outputs=tuple(n for n in config["outputs"] if n not in SAMPLING_OUTPUTS),
+        sampling=spec,
+        n_circuits=config["n_circuits"],
+        samples_per_circuit=config["samples_per_circuit"],
+        n_samples=total_samples(config),
+        shards=shards,
+        configured_batch_size=config["batch_size"],
+        batch_size=batch_size,
+        memory_mb=memory_mb,
+        runtime_minutes=shard_runtime_minutes(config, circuit, batch_size),
+        threads=shard_threads(config, memory_mb),
+        convergence=ConvergenceSettings(**settings),
+        norm_threshold=config["norm_threshold"],
+        on_truncation=config["on_truncation"],
+    )
+
+
+def validate_config(config: dict) -> dict:
+    """A copy of `config` validated (schema, defaults, every cross-key check of the plan)."""
+    return build_plan(config).config
+
+
+def _check_values(config: dict) -> None:
+    """Cross-key checks the schema cannot express."""
+    total = total_samples(config)
+    if config["shard_size"] > total:
+        raise CvgenError(
+            f"shard_size {config['shard_size']} is larger than the dataset ({total} samples): "
+            f"set shard_size <= n_circuits * samples_per_circuit"
+        )
+    for index, rule in enumerate(config["parameters"]):
+        for key in ("mean", "std", "low", "high", "value"):
+            if key in rule and not math.isfinite(rule[key]):
+                raise CvgenError(
+                    f"parameters[{index}] (match {rule['match']!r}): {key} is {rule[key]}; "
+                    f"give a finite number"
+                )
+        if rule["distribution"] == "uniform" and rule["low"] > rule["high"]:
+            raise CvgenError(
+                f"parameters[{index}] (match {rule['match']!r}): low > high; swap them"
+            )
+
+
+def load_config(path) -> dict:
+    """A YAML config file, validated (see validate_config)."""
+    return validate_config(read_config(path))
