@@ -67,13 +67,12 @@ def projected_reference(spec: CircuitSpec, args: dict, count: int) -> np.ndarray
     engine = CompiledEngine(circuit, count, xp=NUMPY, steps=steps)
     assert isinstance(engine.truncation, PerModeTruncation)
     values = {n: np.asarray(args[n][:count], np.float64) for n in args}
-    mask = kept(spec.modes, spec.cutoff)[None]
-    state = np.zeros([count] + [spec.cutoff] * spec.modes, spec.dtype)
-    state[(slice(None),) + (0,) * spec.modes] = 1
+    mask = kept(spec.modes, spec.cutoff)[..., None]  # the per-mode state is held batch-last
+    state = engine.truncation.initial()
     for index, step in enumerate(engine.steps):
         tensors = engine.truncation.prepare(index, engine._matrix(step, values, count))
         state = engine.truncation.apply(state, index, tensors) * mask
-    return state
+    return engine.truncation.kets(state)
 
 
 def qnn(modes: int, samples: int, layers: int = 2) -> tuple[CircuitSpec, object]:

@@ -18,8 +18,8 @@ from cvgen.sizes import basis_size
 log = logging.getLogger(__name__)
 
 BASELINE_MB = 1050  # TF (+ SF) jobs, measured: 830-1003 MB peak RSS for the default dataset's
-# NumPy-backend jobs import neither TF nor SF (measured: see NUMPY_BASELINE_MB's note in README).
-NUMPY_BASELINE_MB = 250
+# numpy-backend jobs import neither TF nor SF: 57-61 MB peak RSS for the default dataset's.
+NUMPY_BASELINE_MB = 120
 # Batch-state-sized arrays alive at once, from the engine benchmark's peak RSS growth with batch
 # size (4 modes, cutoff 8): compiled +220 MB at batch 1024 (33.5 MB state: ~6.5 copies: state,
 # sector-gathered copies, |psi|^2); SF +280 MB at batch 128 (4.2 MB state: ~67 copies of

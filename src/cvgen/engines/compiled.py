@@ -50,13 +50,15 @@ TRUNCATIONS = {"per_mode": PerModeTruncation, "total": TotalPhotonTruncation}
 
 @dataclass(frozen=True)
 class Step:
-    """One gate of the compiled circuit."""
+    """One gate of the compiled circuit, with the diagonal gates fused into it."""
 
     op: Op
     build: object  # a function of cvgen.engines.gates
     action: str
     names: frozenset[str]  # free parameters it depends on
     shared: bool  # depends on per-circuit parameters and constants only
+    before: tuple[Step, ...] = ()  # diagonal gates on its wire applied just before it
+    after: tuple[Step, ...] = ()  # ... and just after it
 
     @property
     def wires(self) -> tuple[int, ...]:
@@ -64,13 +66,63 @@ class Step:
 
 
 def compile_steps(ops: tuple[Op, ...], shared_names: set[str]) -> list[Step]:
-    """The engine's steps for an op list."""
+    """The engine's steps for an op list, one per op."""
     steps = []
     for op in ops:
         build, action = ACTIONS[op.name]
         names = frozenset().union(*(names_in(arg) for arg in op.args))
         steps.append(Step(op, build, action, names, names <= shared_names))
     return steps
+
+
+def fuse_diagonals(steps: list[Step]) -> list[Step]:
+    """Steps with each per-circuit single-mode diagonal gate (Rgate, Kgate) folded into the
+    per-circuit single-mode gate next to it on its wire: diag(phases) M scales M's rows,
+    M diag(phases) its columns, so the state is not swept once more for the phases alone."""
+    fused: list[Step] = []
+    pending: dict[int, list[Step]] = {}  # wire -> diagonal gates waiting for the next gate
+    for step in steps:
+        single = step.action in ("single", "diagonal") and step.shared
+        if step.action == "diagonal" and single:
+            (wire,) = step.wires
+            previous = _last_on(fused, wire)
+            if (
+                previous is not None
+                and fused[previous].action == "single"
+                and fused[previous].shared
+            ):
+                fused[previous] = dataclasses.replace(
+                    fused[previous], after=(*fused[previous].after, step)
+                )
+                continue
+            pending.setdefault(wire, []).append(step)
+            continue
+        for wire in step.wires:
+            waiting = pending.pop(wire, [])
+            if waiting and step.action == "single" and step.shared:
+                step = dataclasses.replace(step, before=(*waiting, *step.before))
+            else:
+                fused += waiting
+        fused.append(step)
+    return fused + [step for waiting in pending.values() for step in waiting]
+
+
+def _last_on(steps: list[Step], wire: int) -> int | None:
+    """Index of the last step acting on `wire`, if any."""
+    return next((i for i in range(len(steps) - 1, -1, -1) if wire in steps[i].wires), None)
+
+
+def leading_single_mode(steps: list[Step], modes: int) -> dict[int, list[int]]:
+    """For every wire, the single-mode steps on it before any multi-mode gate touches it: they
+    act on the vacuum of their own mode, so their result is a product state."""
+    leading: dict[int, list[int]] = {wire: [] for wire in range(modes)}
+    entangled: set[int] = set()
+    for index, step in enumerate(steps):
+        if len(step.wires) == 1 and step.wires[0] not in entangled:
+            leading[step.wires[0]].append(index)
+        else:
+            entangled.update(step.wires)
+    return leading
 
 
 class CompiledEngine:
@@ -96,7 +148,9 @@ class CompiledEngine:
         self.circuit, self.batch_size, self.xp = circuit, batch_size, xp
         self.outputs = tuple(outputs)
         self.shared_names = tuple(shared_names)
-        self.steps = steps if steps is not None else compile_steps(circuit.ops, set(shared_names))
+        if steps is None:
+            steps = fuse_diagonals(compile_steps(circuit.ops, set(shared_names)))
+        self.steps = steps
         used = set().union(*(s.names for s in self.steps))
         self.sample_names = tuple(sorted(used - set(shared_names)))
         # Per-circuit values that per-sample gates also take (e.g. Dgate(input, phase)).
@@ -106,6 +160,13 @@ class CompiledEngine:
         self.truncation = truncation(
             self.steps, circuit.modes, circuit.cutoff, batch_size, circuit.dtype, xp
         )
+        # Gates on the vacuum of their own mode start the state as a product (per-mode only).
+        self._leading = (
+            leading_single_mode(self.steps, circuit.modes)
+            if hasattr(self.truncation, "product_state")
+            else {}
+        )
+        self._absorbed = {index for indices in self._leading.values() for index in indices}
         self.trace_s = 0.0
         self._shared_key: bytes | None = None
         self._shared_tensors = None
@@ -226,22 +287,55 @@ class CompiledEngine:
         values.update(
             {n: xp.broadcast_to(shared_values[j], [batch]) for j, n in enumerate(self.shared_names)}
         )
-        state = self.truncation.initial()
         shared = iter(shared_tensors)
+        tensors = [
+            next(shared) if step.shared else None
+            for step in self.steps  # per-sample ones are built where they are applied
+        ]
+        state = self._initial(values, tensors)
         for index, step in enumerate(self.steps):
-            if step.shared:
-                tensors = next(shared)
-            else:
-                tensors = self.truncation.prepare(index, self._matrix(step, values, batch))
-            state = self.truncation.apply(state, index, tensors)
+            if index in self._absorbed:
+                continue
+            if not step.shared:
+                tensors[index] = self.truncation.prepare(index, self._matrix(step, values, batch))
+            state = self.truncation.apply(state, index, tensors[index])
         return state, self.truncation.observables(state, self.outputs)
+
+    def _initial(self, values: dict, tensors: list):
+        """The vacuum, or the product of each mode's leading single-mode gates on its vacuum:
+        the first gate's first column, then the others applied to that column."""
+        if not self._absorbed:
+            return self.truncation.initial()
+        xp, cutoff, dtype = self.xp, self.circuit.cutoff, self.circuit.dtype
+        columns = []
+        for indices in self._leading.values():
+            column = xp.asarray(np.eye(1, cutoff), dtype)  # [1, D]: the vacuum
+            for index in indices:
+                step = self.steps[index]
+                if step.shared:
+                    (matrix,) = tensors[index]
+                else:
+                    matrix = self._matrix(step, values, self.batch_size)
+                if step.action == "diagonal":
+                    column = column * matrix
+                elif index == indices[0]:
+                    column = matrix[:, :, 0]
+                else:
+                    column = (matrix @ column[:, :, None])[:, :, 0]
+            columns.append(column)
+        return self.truncation.product_state(columns)
 
     def _matrix(self, step: Step, values: dict, size: int, xp=None):
         """The gate's matrix (or phases) with a leading axis of `size` parameter values, built
-        in namespace `xp` (the engine's by default)."""
+        in namespace `xp` (the engine's by default), with its fused diagonal gates."""
         xp, real = xp or self.xp, real_dtype(self.circuit.dtype)
         parameters = [
             xp.broadcast_to(xp.cast(evaluate(arg, values, xp), real), [size])
             for arg in step.op.args
         ]
-        return step.build(xp, *parameters, self.circuit.cutoff, self.circuit.dtype)
+        matrix = step.build(xp, *parameters, self.circuit.cutoff, self.circuit.dtype)
+        for diagonal in step.before:  # M diag(phases): columns scaled
+            matrix = matrix * self._matrix(diagonal, values, size, xp)[:, None, :]
+        for diagonal in step.after:  # diag(phases) M: rows scaled
+            matrix = self._matrix(diagonal, values, size, xp)[:, :, None] * matrix
+        return matrix

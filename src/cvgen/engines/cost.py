@@ -6,14 +6,15 @@ rate, plus a per-step cost of every batch (op dispatch):
   seconds = FIXED_S + steps * FIRST_CALL_S_PER_STEP + samples * work / RATE
             + batches * steps * STEP_S
 
-Measured with one thread on the development machine (2-core x86 VM, AVX-512; `python
-benchmarks/engines.py` prints both backends side by side), on the QNN circuits:
-  numpy       imports in ~0.05 s, no tracing; 4-9e9 multiply-adds/s; ~30 us per step and batch
+Measured with one thread on the development machine (2-core x86 VM, AVX-512), QNN circuits of
+2-4 modes, batch 64-256, counting work as dense multiply-adds (cvgen.sizes.gate_work):
+  numpy       imports in ~0.05 s, nothing to trace; 4-25e9 multiply-adds/s (the structured
+              kernels do less work than the count says); ~20 us per step and batch
   tensorflow  ~2.2 s import, then the first call traces and optimises the batch function
-              (~0.02 s per step: 0.5 s at 22 steps, 1.3 s at 64); 7-8e9 multiply-adds/s on
-              states of thousands of amplitudes; ~100 us per step and batch
-so numpy wins small and medium states outright, and TensorFlow only large states over many
-samples (or on a GPU: set `backend: tensorflow`, the model cannot see one without importing TF).
+              (~0.015 s per step: 0.35 s at 14 steps, 0.9 s at 44); 2-11e9 multiply-adds/s;
+              ~80 us per step and batch
+so on a CPU numpy wins every state size measured here, and `auto` picks it; TensorFlow is for
+GPUs (set `backend: tensorflow`: the model cannot see a GPU without importing TF).
 """
 
 from __future__ import annotations
@@ -26,9 +27,9 @@ from cvgen.sizes import gate_wire_counts, gate_work
 __all__ = ["choose_backend", "job_seconds"]
 
 FIXED_S = {"numpy": 0.05, "tensorflow": 2.2}
-FIRST_CALL_S_PER_STEP = {"numpy": 0.0, "tensorflow": 0.02}
-RATE = {"numpy": 5e9, "tensorflow": 7.5e9}
-STEP_S = {"numpy": 3e-5, "tensorflow": 1e-4}
+FIRST_CALL_S_PER_STEP = {"numpy": 0.0, "tensorflow": 0.015}
+RATE = {"numpy": 1.5e10, "tensorflow": 8e9}
+STEP_S = {"numpy": 2e-5, "tensorflow": 8e-5}
 
 
 def job_seconds(backend: str, work: float, steps: int, samples: int, batch_size: int) -> float:

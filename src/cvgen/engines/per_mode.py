@@ -1,13 +1,14 @@
-"""Per-mode truncation: every mode below the cutoff D, the state a [B, D, ..., D] ket.
+"""Per-mode truncation: every mode below the cutoff D, the state of D^M amplitudes per sample.
 
 Each gate is applied by its structure, never as a dense D^M x D^M matrix:
   - diagonal gates (Rgate, Kgate, CKgate) as element-wise phases;
   - single-mode and dense two-mode gates as one matrix product on a reshaped view of the state
     (no transpose of the whole state for gates on neighbouring modes);
-  - passive two-mode gates (BSgate, MZgate) conserve n1 + n2: 2D - 1 blocks of D x D, one per
-    photon-number sector, instead of one D^2 x D^2 matrix, ~D/2 times fewer multiplications,
-    except on the last two modes, where one large dense product is faster.
-Kernels take an array namespace `xp` (cvgen.engines.backend).
+  - passive two-mode gates (BSgate, MZgate) conserve n1 + n2: one block per photon-number
+    sector N (its min(N, 2D - 2 - N) + 1 pairs), ~2D^3/3 multiplications per configuration of
+    the other modes instead of D^4.
+Kernels take an array namespace `xp` (cvgen.engines.backend); numpy's strided views let the
+sector products run in place, other backends gather the sectors.
 """
 
 from __future__ import annotations
@@ -20,7 +21,14 @@ __all__ = ["PerModeTruncation", "sector_tables", "structured_work"]
 
 
 class PerModeTruncation:
-    """How the compiled engine holds and moves a per-mode truncated state."""
+    """How the compiled engine holds and moves a per-mode truncated state.
+
+    The state is held batch-last, [D, ..., D, B]: every gate shared by the batch then acts on
+    a view [D^m, D^w, rest * B] whose columns are long (the batch is always among them), so
+    each product is a large matrix product, and a passive gate's sectors are strided views of
+    the state (numpy multiplies them in place, without gathering). Gates with per-sample
+    matrices move the batch first, apply, and move it back.
+    """
 
     name = "per_mode"
 
@@ -28,6 +36,7 @@ class PerModeTruncation:
         self.steps, self.modes, self.cutoff = steps, modes, cutoff
         self.batch_size, self.dtype, self.xp = batch_size, dtype, xp
         self.sectors, self.scatter = sector_tables(cutoff)
+        self.shape = [cutoff] * modes + [batch_size]
 
     def basis_size(self) -> int:
         return self.cutoff**self.modes
@@ -35,8 +44,18 @@ class PerModeTruncation:
     def initial(self):
         """The vacuum of every batch element."""
         xp = self.xp
-        vacuum = xp.unit(self.basis_size(), self.batch_size, self.dtype)
-        return xp.reshape(vacuum, [self.batch_size] + [self.cutoff] * self.modes)
+        return xp.reshape(xp.unit(self.basis_size(), self.batch_size, self.dtype, 0), self.shape)
+
+    def product_state(self, columns: list):
+        """The product state whose mode m is columns[m] ([K, D], K = 1 or the batch)."""
+        xp = self.xp
+        state = None
+        for column in columns:
+            factor = xp.transpose(column, [1, 0])  # [D, K]
+            if xp.shape(factor)[1] != self.batch_size:
+                factor = xp.broadcast_to(factor, [self.cutoff, self.batch_size])
+            state = factor if state is None else state[..., None, :] * factor
+        return state
 
     def prepare(self, index: int, matrix) -> list:
         """What step `index` applies, from its matrix [K, ...]: the matrix in the wire order the
@@ -49,7 +68,7 @@ class PerModeTruncation:
             return [xp.transpose(matrix, [0, 2, 1]) if first > second else matrix]
         if first > second:  # the gate's first mode must be the lower axis
             matrix = xp.transpose(matrix, [0, 2, 1, 4, 3])
-        if step.action == "passive" and min(first, second) < self.modes - 2:
+        if step.action == "passive":
             return [_sector_blocks(xp, matrix, self.sectors)]
         return [matrix]
 
@@ -58,63 +77,100 @@ class PerModeTruncation:
         per sample."""
         xp, step = self.xp, self.steps[index]
         (tensor,) = tensors
-        batch, cutoff, modes = self.batch_size, self.cutoff, self.modes
-        leading = 1 if step.shared else batch
         if step.action in ("diagonal", "diagonal2"):
-            broadcast = [leading] + [1] * modes
-            for wire in step.wires:
-                broadcast[wire + 1] = cutoff
-            return state * xp.reshape(tensor, broadcast)
+            return state * self._phases(tensor, sorted(step.wires), step.shared)
         if step.action == "single":
-            return _apply_dense(xp, state, tensor, step.wires[0], 1, step.shared)
+            return self._pair_or_single(state, tensor, step.wires[0], 1, step)
         first, second = sorted(step.wires)
-        if step.action == "passive" and first < modes - 2:
-            pair = _apply_sectors
-        else:
-            pair = _apply_two_dense
         if second == first + 1:
-            return pair(xp, state, tensor, first, step.shared, self)
+            return self._pair_or_single(state, tensor, first, 2, step)
         # Not neighbours: bring the second mode next to the first, apply, move it back.
-        order = list(range(modes + 1))
-        order.insert(first + 2, order.pop(second + 1))
-        moved = pair(xp, xp.transpose(state, order), tensor, first, step.shared, self)
+        order = list(range(self.modes + 1))
+        order.insert(first + 1, order.pop(second))
+        moved = self._pair_or_single(xp.transpose(state, order), tensor, first, 2, step)
         return xp.transpose(moved, np.argsort(order).tolist())
 
     def observables(self, state, outputs) -> dict:
-        return ket_observables(self.xp, state, outputs)
+        return ket_observables(self.xp, self.kets(state), outputs)
 
     def kets(self, state):
-        return state
+        """The batch-first kets [B, D, ..., D]."""
+        return self.xp.transpose(state, [self.modes, *range(self.modes)])
+
+    def _phases(self, tensor, wires: list[int], shared: bool):
+        """Phases [K, D] or [K, D, D] shaped to multiply the batch-last state."""
+        shape = [1] * self.modes + [1 if shared else self.batch_size]
+        for wire in wires:
+            shape[wire] = self.cutoff
+        if shared:
+            return self.xp.reshape(tensor, shape)
+        order = [*range(1, len(wires) + 1), 0]  # batch last
+        return self.xp.reshape(self.xp.transpose(tensor, order), shape)
+
+    def _pair_or_single(self, state, tensor, mode: int, width: int, step):
+        """A gate on `width` neighbouring modes from `mode`."""
+        xp, cutoff = self.xp, self.cutoff
+        if not step.shared:  # per-sample matrices: batch first, one product per sample
+            first = self.kets(state)
+            if step.action == "passive":
+                out = _apply_sectors_per_sample(xp, first, tensor, mode, self)
+            else:
+                out = _apply_dense(xp, first, _flat(xp, tensor, cutoff, width), mode, width)
+            return xp.transpose(out, [*range(1, self.modes + 1), 0])
+        rows = cutoff**width
+        view = xp.reshape(state, [cutoff**mode, rows, -1])  # [before, D^w, after * B]
+        if step.action == "passive":
+            if xp.name == "numpy":
+                out = _sector_products_strided(view, tensor[0], cutoff)
+            else:
+                out = _sector_products_gathered(xp, view, tensor[0], self)
+        else:
+            out = _flat(xp, tensor, cutoff, width)[0] @ view
+        return xp.reshape(out, xp.shape(state))
 
 
-def _apply_two_dense(xp, state, matrix, mode: int, shared: bool, truncation):
-    """A two-mode gate [K, m1, m2, n1, n2] on modes (mode, mode + 1) as one dense matrix."""
+def _flat(xp, matrix, cutoff: int, width: int):
+    """A gate's matrix [K, D^w, D^w] (two-mode ones come as [K, m1, m2, n1, n2])."""
+    return xp.reshape(matrix, [-1, cutoff**width, cutoff**width])
+
+
+def _sector_products_strided(view: np.ndarray, blocks: np.ndarray, cutoff: int) -> np.ndarray:
+    """Sector N's pairs (k, N - k) are the rows N + k (D - 1) of the view [P, D^2, C]: a strided
+    slice, multiplied by its block in place (numpy hands strided slices to BLAS as they are)."""
+    out = np.empty_like(view)
+    step = cutoff - 1
+    for total in range(2 * cutoff - 1):
+        low = max(0, total - cutoff + 1)
+        size = min(total, cutoff - 1) - low + 1
+        first = total + low * step
+        rows = slice(first, first + (size - 1) * step + 1, step)
+        np.matmul(blocks[total, :size, :size], view[:, rows], out=out[:, rows])
+    return out
+
+
+def _sector_products_gathered(xp, view, blocks, truncation):
+    """The same products for backends without strided views: the sectors gathered (padded
+    with a zero row to D pairs each), multiplied, and scattered back."""
     cutoff = truncation.cutoff
-    flat = xp.reshape(matrix, [-1, cutoff * cutoff, cutoff * cutoff])
-    return _apply_dense(xp, state, flat, mode, 2, shared)
+    shape = xp.shape(view)
+    padded = xp.pad(view, [[0, 0], [0, 1], [0, 0]])
+    gathered = xp.take(padded, truncation.sectors, axis=1)  # [P, 2D-1, D, C]
+    out = xp.reshape(blocks[None] @ gathered, [shape[0], (2 * cutoff - 1) * cutoff, shape[2]])
+    return xp.take(out, truncation.scatter, axis=1)
 
 
-def _apply_sectors(xp, state, blocks, mode: int, shared: bool, truncation):
-    """A gate conserving n1 + n2 on modes (mode, mode + 1), from its [K, 2D-1, D, D] blocks.
-
-    The pairs (k, N - k) of sector N are gathered (padded with a zero row to D per sector),
-    multiplied block by block, and scattered back.
-    """
+def _apply_sectors_per_sample(xp, state, blocks, mode: int, truncation):
+    """A passive gate with per-sample blocks [B, 2D-1, D, D] on modes (mode, mode + 1) of the
+    batch-first state [B, D, ..., D]: gathered sectors, one product per sample."""
     shape = xp.shape(state)
     batch, cutoff, modes = shape[0], truncation.cutoff, truncation.modes
     after = cutoff ** (modes - mode - 2)
-    sectors, scatter = truncation.sectors, truncation.scatter
-    rows = batch * cutoff**mode
-    padded = xp.pad(xp.reshape(state, [rows, cutoff * cutoff, after]), [[0, 0], [0, 1], [0, 0]])
-    if shared:  # sectors leading: one batched product over all rows at once
-        gathered = xp.take(xp.transpose(padded, [1, 0, 2]), sectors, axis=0)
-        out = blocks[0] @ xp.reshape(gathered, [2 * cutoff - 1, cutoff, rows * after])
-        out = xp.reshape(out, [(2 * cutoff - 1) * cutoff, rows, after])
-        return xp.reshape(xp.transpose(xp.take(out, scatter, axis=0), [1, 0, 2]), shape)
-    gathered = xp.take(xp.reshape(padded, [batch, -1, cutoff * cutoff + 1, after]), sectors, 2)
-    out = blocks[:, None] @ gathered  # [B, P, 2D-1, D, after]
+    view = xp.reshape(state, [batch, -1, cutoff * cutoff, after])
+    padded = xp.pad(view, [[0, 0], [0, 0], [0, 1], [0, 0]])
+    gathered = xp.take(padded, truncation.sectors, axis=2)  # [B, P, 2D-1, D, after]
+    out = blocks[:, None] @ gathered
     out = xp.reshape(out, [batch, -1, (2 * cutoff - 1) * cutoff, after])
-    return xp.reshape(xp.take(out, scatter, axis=2), shape)
+    return xp.reshape(xp.take(out, truncation.scatter, axis=2), shape)
 
 
 def sector_tables(cutoff: int) -> tuple[np.ndarray, np.ndarray]:
@@ -139,24 +195,13 @@ def _sector_blocks(xp, matrix, sectors: np.ndarray):
     return xp.take(flat, index, axis=1)
 
 
-def _apply_dense(xp, state, matrix, mode: int, width: int, shared: bool):
-    """Contract a [K, D^w, D^w] matrix with `width` neighbouring modes starting at `mode`."""
+def _apply_dense(xp, state, matrix, mode: int, width: int):
+    """Per-sample [B, D^w, D^w] matrices on `width` neighbouring modes from `mode` of the
+    batch-first state [B, D, ..., D]."""
     shape = xp.shape(state)
-    batch, cutoff, modes = shape[0], shape[1], len(shape) - 1
-    before = cutoff**mode
-    size = cutoff**width
-    after = cutoff ** (modes - mode - width)
-    if after == 1:  # the gate's modes are last: one matrix product over all other indices
-        if shared:
-            rows = xp.reshape(state, [batch * before, size])
-            out = rows @ xp.transpose(matrix[0], [1, 0])
-        else:
-            rows = xp.reshape(state, [batch, before, size])
-            out = rows @ xp.transpose(matrix, [0, 2, 1])
-    else:
-        view = xp.reshape(state, [batch, before, size, after])
-        out = (matrix[0] if shared else matrix[:, None]) @ view
-    return xp.reshape(out, shape)
+    batch, cutoff = shape[0], shape[1]
+    view = xp.reshape(state, [batch, cutoff**mode, cutoff**width, -1])
+    return xp.reshape(matrix[:, None] @ view, shape)
 
 
 def structured_work(steps, modes: int, cutoff: int) -> int:
