@@ -42,7 +42,7 @@ class CircuitSpec:
     blackbird_text: str | None = None
     op_names: tuple[str, ...] = ()  # SF ops the circuit applies, known without importing SF
     # Which Fock states are kept: "per_mode" (every mode below cutoff) or "total" (fewer than
-    # cutoff photons in all modes together; compiled engine only, see cvgen.total_photon).
+    # cutoff photons in all modes together; compiled engine only, see cvgen.engines.total_photon).
     truncation: str = "per_mode"
     ops: tuple[Op, ...] | None = None  # the compiled op list (compile_circuit), None until then
 

@@ -27,7 +27,7 @@ NUMPY_BASELINE_MB = 120
 STATE_COPIES = {"sf": 64, "compiled": 8}
 GATE_COPIES = 2
 MARGIN = 1.25
-# Total-photon truncation (cvgen.total_photon) holds a compact state of its largest padded
+# Total-photon truncation (cvgen.engines.total_photon) holds a compact state of its largest padded
 # layout, measured (4 modes, N = 17, batch 8 -> 1024) at 7.4 copies with only `norm`, 16 with
 # <x>, <p>, <n> (whose lowering tables gather one copy per mode): 8 + 2 per mode. Its box-sized
 # N^M arrays come on top (4 modes, N = 12, batch 8 -> 512): fock_probs (gathered into the box,

@@ -37,6 +37,7 @@ class ShardRun:
     norm_below_threshold: int
     convergence_s: float
     finished_unix: float  # computing done; the write follows
+    peak_rss_mb: float  # the job's own peak resident memory (getrusage), computing done
     host: str
     slurm_job_id: str
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import resource
 import time
 from pathlib import Path
 
@@ -118,6 +119,7 @@ def generate_shard(params_path: str | Path, index: int, output: str | Path, thre
         norm_below_threshold=truncated,
         convergence_s=convergence_s,
         finished_unix=time.time(),
+        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         host=provenance["host"],
         slurm_job_id=provenance["slurm_job_id"],
     )

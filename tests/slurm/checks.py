@@ -20,7 +20,8 @@ import h5py
 import numpy as np
 import yaml
 
-from cvgen.config import config_hash, shard_ranges, validate_config
+from cvgen.config import config_hash, shard_ranges
+from cvgen.plan import validate_config
 
 SUBMITTED = re.compile(r"has been submitted with SLURM jobid (\d+) \(log: (\S+)\)\.")
 
