@@ -1,4 +1,5 @@
-"""Rule `aggregate`: verify every shard against params.h5 and write dataset.h5.
+"""Rule `aggregate`: verify every shard (its SHA-256 sidecar, its arrays' checksums, its
+contents against params.h5) and write dataset.h5 with a manifest of its arrays' SHA-256.
 
 By hand: python scripts/aggregate.py --params params.h5 --output dataset.h5 shards/*.h5
 """

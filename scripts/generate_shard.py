@@ -1,4 +1,5 @@
-"""Rule `generate_shard`: one batched process simulates one shard and writes its HDF5 file.
+"""Rule `generate_shard`: one batched process simulates one shard and writes its HDF5 file
+(and, next to it, the file's SHA-256: `{shard}.h5.sha256`).
 
 By hand: python scripts/generate_shard.py --params params.h5 --shard 0 --output 0.h5
 """

@@ -127,6 +127,68 @@ CASES = [
         {"c.xbb": BB_HEADER + "Dgate({a}) | 0\nMeasureFock() | 0\n"},
         "MeasureFock",
     ),
+    # issue 13
+    ("seed beyond int64", {"seed": 2**64}, {}, "seed: 18446744073709551616 is greater than"),
+    ("dataset with a trailing newline", {"dataset": "abc\n"}, {}, "dataset: 'abc\\n' is not"),
+    ("dataset of 300 characters", {"dataset": "a" * 300}, {}, "Name of the dataset, 1 to 100"),
+    ("NaN outside the parameters", {"norm_threshold": float("nan")}, {}, "norm_threshold is nan"),
+    (
+        "two-mode gate on one wire",
+        {"engine": "sf", "circuit": {"blackbird": "c.xbb"}, "parameters": A_ONLY},
+        {"c.xbb": BB_HEADER + "BSgate(0.1) | [0, 0]\nDgate({a}) | 0\n"},
+        "line 4 'BSgate(0.1) | [0, 0]': BSgate acts on mode 0 twice",
+    ),
+    (
+        "unknown gate, engine compiled",
+        {"engine": "compiled", "circuit": {"blackbird": "c.xbb"}, "parameters": A_ONLY},
+        {"c.xbb": BB_HEADER + "Dgate({a}) | 0\nFoo(0.1) | 0\n"},
+        "line 5 'Foo(0.1) | 0': Foo is not a Strawberry Fields op",
+    ),
+    (
+        "unknown gate, engine sf",
+        {"engine": "sf", "circuit": {"blackbird": "c.xbb"}, "parameters": A_ONLY},
+        {"c.xbb": BB_HEADER + "Dgate({a}) | 0\nFoo(0.1) | 0\n"},
+        "line 5 'Foo(0.1) | 0': Foo is not a Strawberry Fields op",
+    ),
+    (
+        "negative mode index",
+        {"engine": "sf", "circuit": {"blackbird": "c.xbb"}, "parameters": A_ONLY},
+        {"c.xbb": BB_HEADER + "Dgate({a}) | 0\nSgate(0.1) | -1\nSgate(0.2) | 1\n"},
+        "line 5 'Sgate(0.1) | -1': mode -1 does not exist",
+    ),
+    (
+        "Fock preparation on one of two modes, engine sf",
+        {"engine": "sf", "circuit": {"blackbird": "c.xbb"}, "parameters": A_ONLY},
+        {"c.xbb": BB_HEADER + "Fock(1) | 0\nDgate({a}) | 1\n"},
+        "line 4 'Fock(1) | 0': Fock prepares one mode of a 2-mode circuit",
+    ),
+    (
+        "Ket preparation, engine sf",
+        {"engine": "sf", "circuit": {"blackbird": "c.xbb"}, "parameters": A_ONLY},
+        {
+            "c.xbb": BB_HEADER
+            + "complex array psi[1, 4] =\n    0, 1, 0, 0\n\nKet(psi) | 0\nDgate({a}) | 0\n"
+        },
+        "line 7 'Ket(psi) | 0': op Ket is not supported",
+    ),
+    (
+        "rules for a circuit without free parameters",
+        {"circuit": {"blackbird": "c.xbb"}, "parameters": A_ONLY},
+        {"c.xbb": BB_HEADER + "Dgate(0.1) | 0\n"},
+        "the circuit has no free parameters, so it needs no rules; remove the parameters key",
+    ),
+    (
+        "key the distribution does not use",
+        {"parameters": [{"match": "*", "distribution": "normal", "std": 0.1, "low": 0}]},
+        {},
+        "parameters.0.low: distribution normal does not use low",
+    ),
+    (
+        "more jobs than the limit",
+        {"samples_per_circuit": 200_000, "shard_size": 1},
+        {},
+        "over the limit of 10000 (building the job graph",
+    ),
 ]
 
 
@@ -147,3 +209,37 @@ def test_bad_input_is_one_clear_error_and_writes_nothing(tmp_path, config, files
 
 def test_at_least_twenty_cases():
     assert len(CASES) >= 20
+
+
+# Edge inputs that are valid: each builds its dataset (whole-number floats reach the jobs as ints;
+# a circuit without free parameters needs no rules) or plans it (an empty config: the default).
+ACCEPTED = [
+    (
+        "whole-number floats",
+        {"seed": 5.0, "samples_per_circuit": 8.0, "shard_size": 4.0, "batch_size": 4.0,
+         "circuit": {"modes": 1.0, "layers": 1.0, "cutoff": 6.0}},
+        {},
+        [],
+    ),
+    (
+        "circuit without free parameters",
+        {"circuit": {"blackbird": "c.xbb", "cutoff": 4}},
+        {"c.xbb": BB_HEADER + "Dgate(0.3) | 0\n"},
+        [],
+    ),
+    ("empty config", {}, {}, ["-n"]),
+]  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("config", "files", "args"), [c[1:] for c in ACCEPTED], ids=[c[0] for c in ACCEPTED]
+)
+def test_valid_edge_inputs_build(tmp_path, config, files, args):
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    small = SMALL if config else {}
+    result = run_workflow(tmp_path, "--cores", "1", *args, config={**small, **config})
+    assert result.returncode == 0, result.stderr[-3000:]
+    if not args:
+        assert list(tmp_path.glob("results/*/dataset.h5"))

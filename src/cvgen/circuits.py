@@ -9,25 +9,35 @@ once, in prepare_params) and by the SF engine.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 from cvgen.errors import CvgenError
 from cvgen.program import (
+    GATE_SIGNATURES,
     NATIVE_GATES,
+    PREPARATION_SIGNATURES,
+    REFUSED_OPS,
+    SF_OP_NAMES,
     Op,
+    Signature,
+    check_ops,
+    compiled_runs,
     ops_from_gates,
     ops_from_json,
     ops_from_program,
     ops_json,
+    unsupported,
+    unsupported_function,
 )
 
 # A gate as plain data: (SF op name, arguments, wires). A str argument is a free parameter.
 Gate = tuple[str, tuple[str | float, ...], tuple[int, ...]]
 
-# Ops whose output is not a pure state of the whole register, or that sample: the ket-based
-# observables cannot handle them.
-UNSUPPORTED_OP_PREFIXES = ("Measure", "LossChannel", "ThermalLossChannel")
+# Most modes a circuit may have (the schema's circuit.modes says so too): keeps every size the
+# cost and memory models compute a finite float.
+MAX_MODES = 64
 
 
 @dataclass(frozen=True)
@@ -59,7 +69,10 @@ class CircuitSpec:
         if self.blackbird_text is not None:
             import blackbird
 
-            return sf.io.to_program(blackbird.loads(self.blackbird_text))
+            program = blackbird.loads(self.blackbird_text)
+            for op in program.operations:  # SF's TF backend fails on Coherent(0): int dtype
+                _real_arguments_as_floats(op)
+            return sf.io.to_program(program)
         from strawberryfields import ops
 
         program = sf.Program(self.modes)
@@ -72,6 +85,19 @@ class CircuitSpec:
                 op = getattr(ops, name)(*(free[a] if isinstance(a, str) else a for a in args))
                 op | tuple(q[w] for w in wires)
         return program
+
+
+def _real_arguments_as_floats(op: dict) -> None:
+    """Make an op's whole-number literal arguments floats where it takes real numbers."""
+    signature = GATE_SIGNATURES.get(op["op"]) or PREPARATION_SIGNATURES.get(op["op"])
+    if signature is None or signature.values != "real" or "args" not in op:
+        return
+    op["args"] = [_as_float(value) for value in op["args"]]
+    op["kwargs"] = {key: _as_float(value) for key, value in op["kwargs"].items()}
+
+
+def _as_float(value):
+    return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
 def circuit_from_dict(values: dict) -> CircuitSpec:
@@ -102,13 +128,7 @@ def circuit_from_config(config: dict, blackbird_text: str | None = None) -> Circ
     circuit = config["circuit"]
     if circuit.get("blackbird"):
         if blackbird_text is None:
-            path = Path(circuit["blackbird"])
-            if not path.is_file():
-                raise CvgenError(
-                    f"circuit.blackbird: file {path} not found (paths are relative to the "
-                    f"working directory); fix the path or use circuit.template"
-                )
-            blackbird_text = path.read_text()
+            blackbird_text = _read_script(Path(circuit["blackbird"]))
         return blackbird_circuit(
             blackbird_text, circuit["cutoff"], circuit["dtype"], circuit["truncation"]
         )
@@ -124,10 +144,28 @@ def circuit_from_config(config: dict, blackbird_text: str | None = None) -> Circ
     )
 
 
+def _read_script(path: Path) -> str:
+    """The text of a Blackbird script file, or one CvgenError line saying why not."""
+    shown = str(path) if str(path).isprintable() else repr(str(path))
+    if not path.is_file():
+        raise CvgenError(
+            f"circuit.blackbird: file {shown} not found (paths are relative to the working "
+            f"directory); fix the path or use circuit.template"
+        )
+    try:
+        return path.read_text()
+    except (OSError, UnicodeDecodeError) as err:
+        raise CvgenError(
+            f"circuit.blackbird: cannot read {shown} as text ({type(err).__name__}); give a "
+            f"Blackbird script"
+        ) from None
+
+
 def blackbird_circuit(
     text: str, cutoff: int, dtype: str, truncation: str = "per_mode"
 ) -> CircuitSpec:
-    """Parse a Blackbird script; reject ops whose result is not a pure ket."""
+    """Parse a Blackbird script; refuse, naming its line, every op whose job would fail or whose
+    result is not a pure ket (what either engine refuses: `check_engine`)."""
     import blackbird
 
     try:
@@ -136,14 +174,24 @@ def blackbird_circuit(
         raise CvgenError(
             f"circuit.blackbird: cannot parse the script ({_first_bad_line(text)}); fix its syntax"
         ) from err
-    for op in program.operations:
-        if op["op"].startswith(UNSUPPORTED_OP_PREFIXES):
-            raise CvgenError(
-                f"circuit.blackbird: op {op['op']} is not supported (outputs are computed from "
-                f"the pure output ket); remove measurements and channels from the script"
-            )
-    if not program.modes:
+    if program.programtype["name"] is not None:
+        raise CvgenError(
+            f"circuit.blackbird: a program of type {program.programtype['name']} is not "
+            f"supported; remove the `type` line"
+        )
+    if program.target["options"]:
+        raise CvgenError(
+            f"circuit.blackbird: the target line sets {', '.join(program.target['options'])}, "
+            f"which the config decides (circuit.cutoff, batch_size); remove its options"
+        )
+    if not program.operations:
         raise CvgenError("circuit.blackbird: the script applies no ops; add gates")
+    acted: set[int] = set()
+    for index, op in enumerate(program.operations):
+        problem = _op_problem(op, cutoff, acted)
+        if problem:
+            raise CvgenError(f"circuit.blackbird {_line_of(text, index)}: {problem}")
+        acted.update(op["modes"])
     return CircuitSpec(
         modes=max(program.modes) + 1,
         cutoff=cutoff,
@@ -153,6 +201,187 @@ def blackbird_circuit(
         op_names=tuple(dict.fromkeys(op["op"] for op in program.operations)),
         truncation=truncation,
     )
+
+
+def check_engine(circuit: CircuitSpec, engine: str) -> None:
+    """Refuse, naming the Blackbird line, an op the configured engine cannot run."""
+    if circuit.blackbird_text is None:
+        if engine == "compiled":
+            check_ops(circuit.op_names)
+        return
+    import blackbird
+
+    for index, op in enumerate(blackbird.loads(circuit.blackbird_text).operations):
+        name = op["op"]
+        problem = None
+        if name in ("Vacuum", "Vac") and engine == "sf" and circuit.modes > 1:
+            problem = (
+                f"{name} prepares one mode of a {circuit.modes}-mode circuit, which SF's TF "
+                f"backend does by tracing it out, leaving the output state mixed; remove it "
+                f"(every run starts from the vacuum)"
+            )
+        elif name in PREPARATION_SIGNATURES and circuit.modes > 1:
+            problem = (
+                f"{name} prepares one mode of a {circuit.modes}-mode circuit, which leaves the "
+                f"output state mixed (outputs are computed from a pure ket); apply gates to the "
+                f"vacuum instead (Dgate for Coherent, Sgate for Squeezed)"
+            )
+        elif engine == "compiled" and not compiled_runs(name):
+            problem = str(unsupported(name))
+        elif engine == "compiled":
+            function = next(filter(None, map(unsupported_function, _arguments(op))), None)
+            if function:
+                problem = (
+                    f"{name} uses {function}, which engine 'compiled' does not evaluate; rewrite "
+                    f"the argument or use engine: sf"
+                )
+        if problem:
+            where = _line_of(circuit.blackbird_text, index)
+            raise CvgenError(f"circuit.blackbird {where}: {problem}")
+
+
+def _op_problem(op: dict, cutoff: int, acted: set[int]) -> str | None:
+    """What is wrong with one Blackbird op, engine aside (None: nothing)."""
+    name = op["op"]
+    if name not in SF_OP_NAMES:
+        gates = [gate for gate in GATE_SIGNATURES if gate not in ("Vacuum", "Vac", "Fourier")]
+        return f"{name} is not a Strawberry Fields op; use one of its gates ({', '.join(gates)})"
+    if name in REFUSED_OPS:
+        return f"op {name} is not supported: {REFUSED_OPS[name]}"
+    signature = GATE_SIGNATURES.get(name) or PREPARATION_SIGNATURES[name]
+    problem = _arguments_problem(name, op, signature, cutoff)
+    if problem:
+        return problem
+    modes = op["modes"]
+    wanted = signature.wires
+    if wanted is None:  # a matrix op (its matrix checked above): as many modes as it says
+        matrix = op["args"][0] if op["args"] else op["kwargs"][signature.params[0]]
+        wanted = signature.modes_of(name, matrix)
+    if len(modes) != wanted:
+        return f"{name} acts on {wanted} mode{'s' * (wanted != 1)}, not {len(modes)}; fix the modes"
+    if len(set(modes)) != len(modes):
+        return f"{name} acts on mode {_repeated(modes)} twice; give distinct modes"
+    for mode in modes:
+        if not 0 <= mode < MAX_MODES:
+            return f"mode {mode} does not exist: modes are numbered 0 to {MAX_MODES - 1}"
+    if name in ("Vacuum", "Vac") and acted.intersection(modes):
+        return (
+            f"{name} resets mode {min(acted.intersection(modes))} after other ops acted on it, "
+            f"which leaves the output state mixed; remove it"
+        )
+    return None
+
+
+def _arguments_problem(name: str, op: dict, signature: Signature, cutoff: int) -> str | None:
+    """What is wrong with an op's arguments: their number, names and values (None: nothing)."""
+    accepted = f"{name}({', '.join(signature.params)})"
+    if signature.instance:
+        return f"{name} takes no arguments; write `{name} | mode`" if "args" in op else None
+    if "args" not in op:
+        return f"{name} needs parentheses: write {accepted}"
+    args, kwargs = list(op["args"]), dict(op["kwargs"])
+    unknown = [key for key in kwargs if key not in signature.params[len(args) :]]
+    if len(args) > len(signature.params) or unknown:
+        return f"cvgen runs {name} with the arguments {accepted} only; remove the others"
+    given = args + [kwargs[key] for key in signature.params[len(args) :] if key in kwargs]
+    missing = [key for key in signature.params[len(args) : signature.required] if key not in kwargs]
+    if missing:
+        return f"{name} needs its argument {missing[0]}: write {accepted}"
+    if signature.values == "matrix":
+        return _matrix_problem(name, given[0])
+    if signature.values == "count":
+        n = given[0] if given else 0
+        if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n < cutoff:
+            return f"{name}(n) needs a whole number 0 <= n < cutoff {cutoff}, not {n}"
+        return None
+    for value in given:
+        problem = _real_problem(value)
+        if problem:
+            return f"{name}: argument {_shown(value)} {problem}"
+    return None
+
+
+def _real_problem(value) -> str | None:
+    """Why `value` is not a real gate argument: a finite number or an expression of free
+    parameters (None: it is one)."""
+    import numbers
+
+    import sympy
+
+    if isinstance(value, sympy.Basic):
+        if value.has(sympy.I) or value.has(sympy.zoo, sympy.oo, -sympy.oo, sympy.nan):
+            return "is not real and finite; use real numbers"
+        return None  # the parser keeps only free parameters as symbols
+    if type(value).__name__ == "RegRefTransform":  # an expression of a measured mode
+        return "uses a measured value; cvgen runs no measurements"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return "is not a real number; use a real number or an expression of free parameters"
+    if not math.isfinite(value):
+        return "is not finite; use a finite number"
+    return None
+
+
+def _matrix_problem(name: str, matrix) -> str | None:
+    """Why `matrix` cannot be the matrix of op `name` (None: it can)."""
+    import numpy as np
+
+    if not isinstance(matrix, np.ndarray) or not np.issubdtype(matrix.dtype, np.number):
+        return f"{name} needs a numeric array (declare one with `complex array U[N, N] =`)"
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.shape[0] < 1:
+        return f"{name} needs a square matrix, not an array of shape {matrix.shape}"
+    if not np.all(np.isfinite(matrix)):
+        return f"{name}: the matrix has entries that are not finite"
+    size = matrix.shape[0]
+    if name == "Interferometer" and not np.allclose(
+        matrix @ matrix.conj().T, np.eye(size), atol=1e-6, rtol=0
+    ):
+        return f"{name}: U is not unitary (to 1e-6); give a unitary matrix"
+    if name == "GaussianTransform":
+        if size % 2 or np.iscomplexobj(matrix) and np.any(matrix.imag):
+            return f"{name}: S must be a real 2N x 2N symplectic matrix"
+        half = size // 2
+        omega = np.block(
+            [[np.zeros((half, half)), np.eye(half)], [-np.eye(half), np.zeros((half, half))]]
+        )
+        if not np.allclose(matrix.real @ omega @ matrix.real.T, omega, atol=1e-10, rtol=0):
+            return f"{name}: S is not symplectic (to 1e-10); give a symplectic matrix"
+    if name in ("GraphEmbed", "BipartiteGraphEmbed") and not np.allclose(
+        matrix, matrix.T, atol=1e-6, rtol=0
+    ):
+        return f"{name}: A is not symmetric (to 1e-6); give a symmetric adjacency matrix"
+    return None
+
+
+def _arguments(op: dict) -> list:
+    return list(op.get("args", [])) + list(op.get("kwargs", {}).values())
+
+
+def _repeated(modes: list[int]) -> int:
+    return next(mode for i, mode in enumerate(modes) if mode in modes[:i])
+
+
+def _shown(value) -> str:
+    """`value` on one line of at most 40 characters (an array prints on several)."""
+    text = " ".join(str(value).split())
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _line_of(text: str, index: int) -> str:
+    """'line N \'...\'' of the statement that makes the script's op number `index` (0-based):
+    the first line after which the script parses to more than `index` ops."""
+    import blackbird
+
+    lines = text.splitlines()
+    for end in range(1, len(lines) + 1):
+        if not lines[end - 1].strip():
+            continue
+        try:
+            count = len(blackbird.loads("\n".join(lines[:end]) + "\n").operations)
+        except Exception:  # a prefix that stops inside a statement or block does not parse
+            continue
+        if count > index:
+            return f"line {end} {lines[end - 1].strip()!r}"
+    return f"op {index + 1}"
 
 
 def _first_bad_line(text: str) -> str:

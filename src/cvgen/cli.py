@@ -59,6 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     step = steps.add_parser("config", help="print the config a dataset was built from (YAML)")
     step.add_argument("dataset", help="a dataset.h5 (or params.h5) file")
+
+    step = steps.add_parser(
+        "verify",
+        help="check every array's checksum (a dataset's manifest, a shard's .sha256): one line "
+        "per file, exit 1 if any is damaged",
+    )
+    step.add_argument("files", nargs="+", help="shards, params.h5 or dataset.h5 files")
     return parser
 
 
@@ -96,6 +103,24 @@ def run(args: argparse.Namespace) -> None:
             )
     elif args.step == "config":
         print(dataset_config_yaml(args.dataset), end="")
+    elif args.step == "verify":
+        verify(args.files)
+
+
+def verify(paths: list[str]) -> None:
+    """Print one line per file: OK with its counts, or the damage as a `cvgen error:` line;
+    exit 1 when any file is damaged (every file is checked first)."""
+    from cvgen.dataset import verify_file
+
+    damaged = 0
+    for path in paths:
+        try:
+            print(verify_file(path), flush=True)
+        except CvgenError as err:
+            print(f"cvgen error: {err}", file=sys.stderr, flush=True)
+            damaged += 1
+    if damaged:
+        sys.exit(1)
 
 
 def dataset_config_yaml(path: str | Path) -> str:
@@ -125,7 +150,8 @@ def reported_errors(log_file: str | None = None):
 
     With `log_file` (rule jobs), file descriptor 2 itself is sent to the log, so that
     TensorFlow's native start-up messages and any traceback land there too, and only the
-    one-line error reaches the terminal.
+    one-line error reaches the terminal, with one `cvgen warning:` line per warning (a check
+    that failed or could not measure must not hide in a log file).
     """
     terminal = sys.stderr
     if log_file:
@@ -133,10 +159,17 @@ def reported_errors(log_file: str | None = None):
         terminal = os.fdopen(os.dup(2), "w", buffering=1)
         with open(log_file, "a") as log_stream:
             os.dup2(log_stream.fileno(), 2)
+    handlers = [logging.StreamHandler(sys.stderr)]
+    if log_file:
+        loud = logging.StreamHandler(terminal)
+        loud.setLevel(logging.WARNING)
+        loud.addFilter(lambda record: record.levelno == logging.WARNING)
+        loud.setFormatter(logging.Formatter("cvgen warning: %(message)s"))
+        handlers.append(loud)
     logging.basicConfig(
         level=logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        handlers=[logging.StreamHandler(sys.stderr)],
+        handlers=handlers,
         force=True,
     )
     try:

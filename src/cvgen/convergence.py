@@ -32,6 +32,11 @@ CHECKABLE_OUTPUTS = ("quad_x", "quad_p", "mean_photon", "fock_probs")
 DEFAULT_CHECKED = ("quad_x", "quad_p", "mean_photon")
 SEARCH_STEPS = 12  # cutoffs a failing shard tries above the dataset's to suggest one
 SEARCH_BUDGET = 2**24  # amplitudes per batch when searching for a cutoff (~130 MB at complex64)
+# A re-run sample measures the truncation error only if its state keeps at least this much of
+# its probability at the higher cutoff: below it both runs lost the state, and their outputs
+# (of the truncated state, not renormalised) agree because both are near zero, not because
+# the cutoff suffices.
+MEASURABLE_NORM = 0.5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +45,7 @@ class ConvergenceCheck:
 
     rows: np.ndarray  # dataset indices of the re-run samples
     norm: np.ndarray  # their norm at the dataset's cutoff
+    reference_norm: np.ndarray  # their norm at the higher cutoff
     cutoff: int
     reference_cutoff: int
     max_deviation: dict[str, np.ndarray]  # per re-run sample: max |output - reference|
@@ -50,9 +56,13 @@ class ConvergenceCheck:
         name = max(self.max_deviation, key=lambda n: float(self.max_deviation[n].max()))
         return name, float(self.max_deviation[name].max())
 
+    def unmeasured(self) -> int:
+        """Re-run samples whose state is lost even at the higher cutoff (see MEASURABLE_NORM)."""
+        return int(np.sum(~(self.reference_norm >= MEASURABLE_NORM)))
+
     def arrays(self) -> dict[str, np.ndarray]:
-        """Flat arrays for an HDF5 group: rows, norm, max_{output}, mean_{output}."""
-        flat = {"rows": self.rows, "norm": self.norm}
+        """Flat arrays for an HDF5 group: rows, norm, reference_norm, max_ and mean_{output}."""
+        flat = {"rows": self.rows, "norm": self.norm, "reference_norm": self.reference_norm}
         flat.update({f"max_{name}": v for name, v in self.max_deviation.items()})
         flat.update({f"mean_{name}": v for name, v in self.mean_deviation.items()})
         return flat
@@ -141,7 +151,13 @@ def check_shard(
     reference = outputs_at_cutoff(engine, reference_cutoff, drawn, rows, names, budget)
     largest, mean = deviations(values, reference, names, circuit.modes, circuit.cutoff)
     return ConvergenceCheck(
-        rows, np.asarray(values["norm"]), circuit.cutoff, reference_cutoff, largest, mean
+        rows,
+        np.asarray(values["norm"]),
+        np.asarray(reference["norm"]),
+        circuit.cutoff,
+        reference_cutoff,
+        largest,
+        mean,
     )
 
 
@@ -154,6 +170,19 @@ def enforce_tolerance(
     warning (repeated by every shard) leaves that search to `cvgen suggest-cutoff`.
     """
     tolerance = plan.convergence.tolerance
+    lost = check.unmeasured()
+    if lost:
+        message = (
+            f"convergence: not measurable: {lost} of {len(check.rows)} re-run samples keep less "
+            f"than {MEASURABLE_NORM} of their probability even at cutoff {check.reference_cutoff} "
+            f"(lowest norm {float(np.min(check.reference_norm)):.3g}), so the check cannot "
+            f"measure their truncation error: the parameters drawn take the states out of the "
+            f"Fock space; narrow the parameter distributions or raise circuit.cutoff"
+        )
+        if plan.on_truncation == "fail":
+            raise CvgenError(message)
+        log.warning("%s", message)
+        return
     name, worst = check.worst()
     if worst <= tolerance:
         log.info(

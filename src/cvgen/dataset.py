@@ -1,4 +1,5 @@
-"""The final dataset: verified aggregation of shards into one HDF5 file, and its reader."""
+"""The final dataset: verified aggregation of shards into one HDF5 file, its reader, and the
+integrity check of any file cvgen writes (`verify_file`, the `cvgen verify` command)."""
 
 from __future__ import annotations
 
@@ -20,22 +21,32 @@ from cvgen.provenance import provenance_attrs
 from cvgen.records import RUN_FIELDS
 from cvgen.sampling import SUMMARIES, combine_summaries
 from cvgen.shards import (
+    PARAMS_FIX,
+    SHARD_FIX,
     atomic_h5,
+    check_shard_sha256,
+    open_checked,
     open_h5,
     read_parameters,
     read_params_file,
     read_shard,
+    sha256_path,
     verify_shard,
+    write_array,
+    write_manifest,
     write_parameters,
 )
 
 log = logging.getLogger(__name__)
 
 CHUNK_BYTES = 1 << 20
+DATASET_FIX = "delete it and rerun snakemake to rebuild it from the shards"
 
 
 def aggregate(params_path: str | Path, shard_paths: list[str | Path], output: str | Path) -> None:
-    """Verify every shard against params.h5 and write dataset.h5; nothing is written on failure."""
+    """Verify every shard (its bytes against the SHA-256 recorded when it was written, its
+    arrays' checksums, then its contents against params.h5) and write dataset.h5 with a
+    manifest of its arrays' SHA-256; nothing is written on failure."""
     params = read_params_file(params_path)
     plan = params.plan
     ranges = plan.shards
@@ -53,6 +64,7 @@ def aggregate(params_path: str | Path, shard_paths: list[str | Path], output: st
         summaries: dict[str, np.ndarray] = {}
         checks: list[dict[str, np.ndarray]] = []
         for index, (path, expected) in enumerate(zip(shard_paths, ranges, strict=True)):
+            check_shard_sha256(path)
             shard = read_shard(path)
             verify_shard(shard, path, params, expected, index)
             for name, values in shard.outputs.items():
@@ -68,9 +80,20 @@ def aggregate(params_path: str | Path, shard_paths: list[str | Path], output: st
         _write_convergence(handle, checks, plan)
         provenance = handle.create_group("provenance/shards")
         for name, values in table.items():
-            kind = h5py.string_dtype() if isinstance(values[0], str) else None
-            provenance.create_dataset(name, data=np.asarray(values, dtype=kind))
-    log.info("verified %d shards, wrote %d samples to %s", len(ranges), n_samples, output)
+            strings = isinstance(values[0], str)
+            write_array(provenance, name, _strings(values) if strings else values)
+        arrays = write_manifest(handle, output, "dataset", DATASET_FIX)
+    log.info(
+        "verified %d shards, wrote %d samples to %s (%d arrays, their SHA-256 in its manifest)",
+        *(len(ranges), n_samples, output, arrays),
+    )
+
+
+def _strings(values: list[str]) -> np.ndarray:
+    """Fixed-length UTF-8 strings: their bytes lie in the array's chunks, under its checksum
+    (variable-length strings live in a heap no checksum covers)."""
+    encoded = [value.encode() for value in values]
+    return np.asarray(encoded, dtype=h5py.string_dtype("utf-8", max(1, *map(len, encoded))))
 
 
 def _write_attrs(handle: h5py.File, plan: DatasetPlan) -> None:
@@ -118,7 +141,7 @@ def _write_convergence(handle: h5py.File, checks: list[dict], plan: DatasetPlan)
         handle.attrs["convergence_samples"] = 0
         return
     for name in checks[0]:
-        group.create_dataset(name, data=np.concatenate([check[name] for check in checks]))
+        write_array(group, name, np.concatenate([check[name] for check in checks]))
     attrs = {
         "convergence_samples": len(group["rows"]),
         "convergence_reference_cutoff": cutoff + settings.extra_cutoff,
@@ -137,7 +160,7 @@ def _write_summaries(handle: h5py.File, summaries: dict, plan: DatasetPlan) -> N
     group = handle.create_group("summaries")
     for name, value in summaries.items():
         mean = SUMMARIES[name] == "mean"
-        group.create_dataset(name, data=value / plan.n_samples if mean else value)
+        write_array(group, name, value / plan.n_samples if mean else value)
     spec = plan.sampling
     if spec:
         group.attrs.update(
@@ -152,10 +175,12 @@ def _write_summaries(handle: h5py.File, summaries: dict, plan: DatasetPlan) -> N
 
 
 def _create_output(group: h5py.Group, name: str, first: np.ndarray, n_samples: int) -> None:
-    """A chunked, compressed dataset for one output, chunks of about CHUNK_BYTES."""
+    """A chunked, compressed dataset for one output, chunks of about CHUNK_BYTES, each with its
+    checksum."""
     row_bytes = max(1, first[0].nbytes if first.ndim > 1 else first.itemsize)
     rows = int(max(1, min(n_samples, CHUNK_BYTES // row_bytes)))
-    group.create_dataset(
+    write_array(
+        group,
         name,
         shape=(n_samples, *first.shape[1:]),
         dtype=first.dtype,
@@ -184,12 +209,13 @@ class Dataset:
 
 
 def read_dataset(path: str | Path) -> Dataset:
-    """Read dataset.h5 as numpy arrays and metadata."""
-    with open_h5(path, "dataset", "rebuild it with snakemake") as handle:
-        drawn = read_parameters(handle)
-        attrs = dict(handle.attrs)
-        return Dataset(
-            outputs={name: data[()] for name, data in handle["outputs"].items()},
+    """Read dataset.h5 as numpy arrays and metadata, every array checked against its checksum
+    and the manifest: damage is one CvgenError naming the file and the array."""
+    with open_checked(path, "dataset", DATASET_FIX, "build it with snakemake") as file:
+        drawn = read_parameters(file)
+        attrs = dict(file.attrs)
+        dataset = Dataset(
+            outputs=file.arrays("outputs"),
             sample_parameters={
                 name: drawn.sample_values[:, j] for j, name in enumerate(drawn.sample_names)
             },
@@ -200,16 +226,47 @@ def read_dataset(path: str | Path) -> Dataset:
             config=json.loads(attrs["config"]),
             plan=plan_from_json(attrs["plan"]),
             attrs=attrs,
-            shards={name: _array(data) for name, data in handle["provenance/shards"].items()},
-            summaries={name: data[()] for name, data in handle["summaries"].items()},
-            sampling=dict(handle["summaries"].attrs),
-            convergence={
-                **dict(handle["convergence"].attrs),
-                **{name: data[()] for name, data in handle["convergence"].items()},
-            },
+            shards=file.arrays("provenance/shards"),
+            summaries=file.arrays("summaries"),
+            sampling=dict(file.handle["summaries"].attrs),
+            convergence={**dict(file.handle["convergence"].attrs), **file.arrays("convergence")},
         )
+        file.check_listed()
+        return dataset
 
 
-def _array(data: h5py.Dataset) -> np.ndarray:
-    """A dataset's values, with HDF5 strings decoded to str."""
-    return data.asstr()[()] if h5py.check_string_dtype(data.dtype) else data[()]
+def verify_file(path: str | Path) -> str:
+    """Check every array of a shard, params.h5 or dataset.h5 against its checksum, a dataset's
+    against its manifest, and a shard's bytes against its sidecar when it has one; return the
+    one-line verdict. Damage is one CvgenError naming the file and the array."""
+    sidecar = sha256_path(path)
+    matched = sidecar.exists() and check_shard_sha256(path)  # before anything parses the file
+    with open_h5(path, "file", "pass a shard, params.h5 or dataset.h5 written by cvgen") as handle:
+        if "shard_index" in handle.attrs:
+            what, fix = "shard", SHARD_FIX
+            kind = f"shard {int(handle.attrs['shard_index'])}"
+        elif "outputs" in handle:
+            what = kind = "dataset"
+            fix = DATASET_FIX
+        elif "plan" in handle.attrs:
+            what = kind = "parameters file"
+            fix = PARAMS_FIX
+        else:
+            raise CvgenError(
+                f"{path} is not a file cvgen wrote; pass a shard, params.h5 or dataset.h5"
+            )
+    with open_checked(path, what, fix) as file:
+        if what == "dataset" and file.manifest is None:
+            raise CvgenError(
+                f"dataset {path} has no manifest of its arrays' SHA-256 (written by cvgen before "
+                f"format 2), so it cannot be verified; {fix}"
+            )
+        count = file.check_all(strict=True)
+    verdict = f"OK {path}: {kind}, {count} arrays pass their checksums"
+    if what == "dataset":
+        return f"{verdict} and match the manifest"
+    if what == "shard" and matched:
+        return f"{verdict}; the file matches the SHA-256 in {sidecar.name}"
+    if what == "shard":
+        return f"{verdict}; no {sidecar.name} next to it: the file's SHA-256 was not checked"
+    return verdict

@@ -1,5 +1,8 @@
 """Memory estimate of a generation job, and the batch size that fits a memory budget.
 
+Every part of a job is inside the estimate: the batches of the main run (and their sampling),
+the truncation check's re-run at a higher cutoff, and the shard's outputs.
+
 Measured, not guessed: BASELINE_MB is the resident size of a job after importing TensorFlow and
 Strawberry Fields and running a first batch; the size-dependent terms count the arrays a job
 holds at once. The estimate sets the scheduler's `mem_mb` and caps the batch size.
@@ -7,13 +10,14 @@ holds at once. The estimate sets the scheduler's `mem_mb` and caps the batch siz
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 
 from cvgen import sampling
 from cvgen.circuits import CircuitSpec, circuit_from_config
 from cvgen.errors import CvgenError
-from cvgen.sizes import basis_size
+from cvgen.sizes import amplitudes_per_sample, basis_size
 
 log = logging.getLogger(__name__)
 
@@ -50,24 +54,43 @@ def job_memory_mb(
     """Estimated peak resident memory of one generate_shard job at `batch_size`, in MB, on
     `backend` (numpy or tensorflow; engine sf always imports TF and SF)."""
     circuit = circuit or circuit_from_config(config)
-    complex_bytes = 8 if circuit.dtype == "complex64" else 16
     cutoff = circuit.cutoff
     rows = min(config["shard_size"], config["n_circuits"] * config["samples_per_circuit"])
     row = output_row_bytes(config["outputs"], circuit.modes, cutoff, circuit.dtype)
     spec = sampling.sampling_spec(config, circuit.modes)
-    if circuit.truncation == "total":
-        dynamic = _total_truncation_bytes(config, circuit, batch_size, bool(spec))
-    else:
-        state = batch_size * cutoff**circuit.modes * complex_bytes
-        gate = batch_size * cutoff**4 * complex_bytes if circuit.modes > 1 else 0
-        dynamic = STATE_COPIES[config["engine"]] * state + GATE_COPIES * gate
+    dynamic = _engine_bytes(config, circuit, batch_size, bool(spec))
     if spec:
         row += sampling.row_bytes(spec, circuit.modes, cutoff, circuit.dtype)
         dynamic += sampling.batch_bytes(spec, circuit.modes, cutoff, circuit.dtype, batch_size)
+    dynamic = max(dynamic, _convergence_bytes(config, circuit, batch_size))
     dynamic += 2 * rows * row  # a shard's outputs, and their copy when concatenated
     numpy = backend == "numpy" and config["engine"] == "compiled"
     baseline = NUMPY_BASELINE_MB if numpy else BASELINE_MB
     return math.ceil(MARGIN * (baseline + dynamic / 2**20))
+
+
+def _engine_bytes(config: dict, circuit: CircuitSpec, batch_size: int, sampled: bool) -> int:
+    """Batch-sized arrays of the engine: states and gate tensors of its truncation."""
+    if circuit.truncation == "total":
+        return _total_truncation_bytes(config, circuit, batch_size, sampled)
+    complex_bytes = 8 if circuit.dtype == "complex64" else 16
+    state = batch_size * circuit.cutoff**circuit.modes * complex_bytes
+    gate = batch_size * circuit.cutoff**4 * complex_bytes if circuit.modes > 1 else 0
+    return STATE_COPIES[config["engine"]] * state + GATE_COPIES * gate
+
+
+def _convergence_bytes(config: dict, circuit: CircuitSpec, batch_size: int) -> int:
+    """The truncation check's re-run at cutoff + extra_cutoff, after the main run: the same
+    engine at the higher cutoff, in batches capped at the main run's amplitudes
+    (cvgen.convergence), never fewer than one sample."""
+    check = config["convergence"]
+    if check["fraction"] == 0:
+        return 0
+    modes, cutoff = circuit.modes, circuit.cutoff
+    higher = dataclasses.replace(circuit, cutoff=cutoff + check["extra_cutoff"])
+    budget = batch_size * amplitudes_per_sample(modes, cutoff)
+    batch = max(1, budget // amplitudes_per_sample(modes, higher.cutoff))
+    return _engine_bytes(config, higher, batch, sampled=False)
 
 
 def _total_truncation_bytes(
@@ -103,6 +126,17 @@ def fitted_batch_size(
     while batch > 1 and memory(batch) > budget:
         batch //= 2
     if memory(batch) > budget:
+        check = config["convergence"]
+        unchecked = {**config, "convergence": {**check, "fraction": 0}}
+        rerun_mb = _convergence_bytes(config, circuit, 1) / 2**20
+        if job_memory_mb(unchecked, 1, circuit, backend) <= budget:
+            higher = circuit.cutoff + check["extra_cutoff"]
+            raise CvgenError(
+                f"the truncation check's re-run at cutoff {higher} (convergence.extra_cutoff "
+                f"{check['extra_cutoff']}) needs about {math.ceil(rerun_mb)} MB for one sample, "
+                f"over memory_budget_mb {budget}: lower convergence.extra_cutoff, or raise "
+                f"memory_budget_mb"
+            )
         states = basis_size(circuit.modes, circuit.cutoff, circuit.truncation)
         raise CvgenError(
             f"a generation job needs about {memory(1)} MB even at batch "

@@ -40,8 +40,15 @@ class DrawnParameters:
         return args
 
 
-def assign_distributions(names: tuple[str, ...], rules: list[dict]) -> dict[str, dict]:
-    """Map each parameter name to the first rule whose `match` glob matches it."""
+def assign_distributions(
+    names: tuple[str, ...], rules: list[dict], all_used: bool = True
+) -> dict[str, dict]:
+    """Map each parameter name to the first rule whose `match` glob matches it.
+
+    Every name must be matched; with `all_used`, every rule must match a name not matched by an
+    earlier rule (a rule the user wrote that matches nothing is a typo; the default rules may
+    match nothing, and drawing from a validated config checks nothing twice).
+    """
     assigned = {}
     used = set()
     for name in names:
@@ -55,12 +62,17 @@ def assign_distributions(names: tuple[str, ...], rules: list[dict]) -> dict[str,
         assigned[name] = rules[index]
         used.add(index)
     unused = [i for i in range(len(rules)) if i not in used]
-    if unused:
+    if all_used and unused:
+        rule = f"parameters[{unused[0]}] (match {rules[unused[0]]['match']!r})"
+        if not names:
+            raise CvgenError(
+                f"{rule}: the circuit has no free parameters, so it needs no rules; remove the "
+                f"parameters key"
+            )
         shown = ", ".join(names[:6]) + (", ..." if len(names) > 6 else "")
         raise CvgenError(
-            f"parameters[{unused[0]}] (match {rules[unused[0]]['match']!r}) matches no circuit "
-            f"parameter not already matched by an earlier rule (the circuit has {shown}); "
-            f"remove it, fix its pattern or move it up"
+            f"{rule} matches no circuit parameter not already matched by an earlier rule (the "
+            f"circuit has {shown}); remove it, fix its pattern or move it up"
         )
     return assigned
 
@@ -91,7 +103,7 @@ def draw_parameters(
     names: tuple[str, ...], rules: list[dict], seed: int, n_circuits: int, per_circuit: int
 ) -> DrawnParameters:
     """Draw every parameter value of the dataset, deterministically from the root seed."""
-    specs = assign_distributions(names, rules)
+    specs = assign_distributions(names, rules, all_used=False)  # checked by build_plan
     circuit_names = tuple(n for n in names if specs[n]["vary"] == "per_circuit")
     sample_names = tuple(n for n in names if specs[n]["vary"] == "per_sample")
     circuit_values = np.empty((n_circuits, len(circuit_names)))

@@ -15,18 +15,19 @@ import json
 import math
 from dataclasses import dataclass
 
-from cvgen.circuits import CircuitSpec, circuit_from_config, circuit_from_dict
+from cvgen.circuits import CircuitSpec, check_engine, circuit_from_config, circuit_from_dict
 from cvgen.config import apply_schema, config_hash, read_config, shard_ranges, total_samples
 from cvgen.conventions import SAMPLING_OUTPUTS
 from cvgen.engines.cost import choose_backend
 from cvgen.errors import CvgenError
 from cvgen.memory import fitted_batch_size, job_memory_mb
 from cvgen.params import assign_distributions
-from cvgen.program import check_ops
 from cvgen.resources import shard_runtime_minutes, shard_threads
 from cvgen.sampling import SamplingSpec, sampling_spec
 
 __all__ = [
+    "MAX_SAMPLES",
+    "MAX_SHARDS",
     "ConvergenceSettings",
     "DatasetPlan",
     "build_plan",
@@ -34,6 +35,11 @@ __all__ = [
     "plan_from_json",
     "validate_config",
 ]
+
+
+# Documented in the schema (shard_size, n_circuits, samples_per_circuit).
+MAX_SHARDS = 10_000  # generation jobs: beyond, building the job graph takes minutes and GBs
+MAX_SAMPLES = 2**40  # samples in a dataset: every count stays far inside int64 and float64
 
 
 @dataclass(frozen=True)
@@ -113,20 +119,23 @@ def plan_from_json(text: str) -> DatasetPlan:
     return DatasetPlan(**values)
 
 
-def build_plan(config: dict) -> DatasetPlan:
+def build_plan(config: dict | None) -> DatasetPlan:
     """Validate `config` and derive its plan; the first problem is one CvgenError naming it."""
     config = apply_schema(config)
     _check_values(config)
     circuit = circuit_from_config(config)
-    spec = sampling_spec(config, circuit.modes)
-    if config["engine"] == "compiled":
-        check_ops(circuit.op_names)
-    elif circuit.truncation == "total":
+    if config["engine"] == "sf" and circuit.truncation == "total":
         raise CvgenError(
             "circuit.truncation total needs the compiled engine (SF truncates each mode): "
             "set engine: compiled or truncation: per_mode"
         )
-    assign_distributions(circuit.parameter_names, config["parameters"])
+    check_engine(circuit, config["engine"])
+    _check_state_size(config, circuit)
+    spec = sampling_spec(config, circuit.modes)
+    # Rules other than the defaults must each match a parameter, so a typo is an error; the
+    # defaults (config.yaml's too) may match nothing: a circuit without parameters needs none.
+    defaults = config["parameters"] == apply_schema({})["parameters"]
+    assign_distributions(circuit.parameter_names, config["parameters"], all_used=not defaults)
     shards = tuple(shard_ranges(config))
     largest = max(stop - start for start, stop in shards)
     backend, reason = choose_backend(
@@ -170,22 +179,60 @@ def validate_config(config: dict) -> dict:
 def _check_values(config: dict) -> None:
     """Cross-key checks the schema cannot express."""
     total = total_samples(config)
+    if total > MAX_SAMPLES:
+        raise CvgenError(
+            f"n_circuits * samples_per_circuit is {total} samples, over the limit of "
+            f"{MAX_SAMPLES} (2^40): lower n_circuits or samples_per_circuit"
+        )
     if config["shard_size"] > total:
         raise CvgenError(
             f"shard_size {config['shard_size']} is larger than the dataset ({total} samples): "
             f"set shard_size <= n_circuits * samples_per_circuit"
         )
+    jobs = -(-total // config["shard_size"])
+    if jobs > MAX_SHARDS:
+        raise CvgenError(
+            f"shard_size {config['shard_size']} makes {jobs} generation jobs for {total} "
+            f"samples, over the limit of {MAX_SHARDS} (building the job graph alone would take "
+            f"minutes and gigabytes): set shard_size to at least {-(-total // MAX_SHARDS)}"
+        )
     for index, rule in enumerate(config["parameters"]):
-        for key in ("mean", "std", "low", "high", "value"):
-            if key in rule and not math.isfinite(rule[key]):
-                raise CvgenError(
-                    f"parameters[{index}] (match {rule['match']!r}): {key} is {rule[key]}; "
-                    f"give a finite number"
-                )
         if rule["distribution"] == "uniform" and rule["low"] > rule["high"]:
             raise CvgenError(
                 f"parameters[{index}] (match {rule['match']!r}): low > high; swap them"
             )
+
+
+def _check_state_size(config: dict, circuit: CircuitSpec) -> None:
+    """Refuse a circuit whose one sample's state (at the cutoff, or at the truncation check's
+    higher cutoff) cannot fit memory_budget_mb, before any size is computed exactly: the basis
+    of a large circuit is a number with thousands of digits, and building it takes minutes."""
+    budget = config["memory_budget_mb"]
+    complex_bytes = 8 if circuit.dtype == "complex64" else 16
+    room = math.log2(budget * 2**20 / complex_bytes)  # log2 of the amplitudes the budget holds
+    check = config["convergence"]
+    cutoffs = [("circuit.cutoff", circuit.cutoff)]
+    if check["fraction"] > 0:
+        cutoffs.append(("convergence.extra_cutoff", circuit.cutoff + check["extra_cutoff"]))
+    for key, cutoff in cutoffs:
+        states = _log2_basis_size(circuit.modes, cutoff, circuit.truncation)
+        if states > room:
+            shown = f"2^{states:.0f}" if states > 40 else f"{round(2**states)}"
+            raise CvgenError(
+                f"{circuit.modes} modes at cutoff {cutoff} ({circuit.truncation} truncation) keep "
+                f"{shown} basis states per sample, more than memory_budget_mb {budget} holds "
+                f"at {circuit.dtype} even for one sample: lower {key} or the number of modes, or "
+                f"raise memory_budget_mb"
+            )
+
+
+def _log2_basis_size(modes: int, cutoff: int, truncation: str) -> float:
+    """log2 of the Fock states a truncation keeps (cvgen.sizes.basis_size), without the number."""
+    if truncation == "total":  # C(cutoff + modes - 1, modes)
+        n = cutoff + modes - 1
+        log_comb = math.lgamma(n + 1) - math.lgamma(modes + 1) - math.lgamma(cutoff)
+        return log_comb / math.log(2)
+    return modes * math.log2(cutoff)
 
 
 def load_config(path) -> dict:

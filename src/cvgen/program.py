@@ -20,10 +20,18 @@ from functools import reduce
 from cvgen.errors import CvgenError
 
 __all__ = [
+    "ALIASES",
     "FUNCTIONS",
+    "GATE_SIGNATURES",
     "NATIVE_GATES",
+    "PREPARATION_SIGNATURES",
+    "REFUSED_OPS",
+    "SF_OP_NAMES",
     "Op",
+    "Signature",
     "check_ops",
+    "compiled_runs",
+    "unsupported_function",
     "evaluate",
     "names_in",
     "ops_from_gates",
@@ -41,7 +49,7 @@ DEFAULTS = {
     "S2gate": (None, 0.0),
     "BSgate": (math.pi / 4, 0.0),
 }
-SKIPPED = ("Vacuum",)  # a no-op on the vacuum every run starts from
+SKIPPED = ("Vacuum",)  # a no-op on the vacuum every run starts from (refused after other ops)
 # Ops SF's Fock compiler decomposes into the gates above.
 DECOMPOSED = (
     "Interferometer", "GraphEmbed", "BipartiteGraphEmbed", "GaussianTransform",
@@ -70,6 +78,97 @@ FUNCTIONS = {
     "sign": "sign",
 }
 
+# Instances SF exports under a second name, written without arguments (`Vac | 0`).
+ALIASES = {"Vac": "Vacuum", "Fourier": "Fouriergate"}
+# Every op name a Blackbird script may use with Strawberry Fields 0.23 (its ops.__all__;
+# tests/test_fuzz_config.py checks the list against SF).
+SF_OP_NAMES = frozenset((
+    "All", "BSgate", "BipartiteGraphEmbed", "Bosonic", "CKgate", "CXgate", "CZgate", "Catstate",
+    "Coherent", "Del", "DensityMatrix", "Dgate", "DisplacedSqueezed", "Fock", "Fourier",
+    "Fouriergate", "GKP", "Gaussian", "GaussianTransform", "GraphEmbed", "Interferometer", "Ket",
+    "Kgate", "LossChannel", "MSgate", "MZgate", "MeasureFock", "MeasureHD", "MeasureHeterodyne",
+    "MeasureHomodyne", "MeasureP", "MeasureThreshold", "MeasureX", "New", "PassiveChannel",
+    "Pgate", "Rgate", "S2gate", "Sgate", "Squeezed", "Thermal", "ThermalLossChannel", "Vac",
+    "Vacuum", "Vgate", "Xgate", "Zgate",
+))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Signature:
+    """The arguments cvgen accepts for one SF op (a prefix of SF's own), and its modes."""
+
+    wires: int | None  # modes it acts on; None: as many as its matrix has rows (see `modes_of`)
+    params: tuple[str, ...] = ()  # argument names, in SF's order
+    required: int = 0  # leading arguments without a default
+    # "real": real numbers or expressions of free parameters; "matrix": one numeric array
+    # literal; "count": one whole-number literal.
+    values: str = "real"
+    instance: bool = False  # an instance (Vac, Fourier): written without parentheses
+
+    def modes_of(self, name: str, matrix) -> int:
+        """Modes a matrix op acts on: U, A are N x N; GaussianTransform's S is 2N x 2N."""
+        return matrix.shape[0] // 2 if name == "GaussianTransform" else matrix.shape[0]
+
+
+# The gates a Blackbird script may apply, with either engine.
+GATE_SIGNATURES = {
+    "Dgate": Signature(1, ("r", "phi"), 1),
+    "Sgate": Signature(1, ("r", "phi"), 1),
+    "Vgate": Signature(1, ("gamma",), 1),
+    "Rgate": Signature(1, ("theta",), 1),
+    "Kgate": Signature(1, ("kappa",), 1),
+    "Pgate": Signature(1, ("s",), 1),
+    "Xgate": Signature(1, ("x",), 1),
+    "Zgate": Signature(1, ("p",), 1),
+    "Fouriergate": Signature(1),
+    "Fourier": Signature(1, instance=True),
+    "BSgate": Signature(2, ("theta", "phi")),
+    "MZgate": Signature(2, ("phi_in", "phi_ex"), 2),
+    "S2gate": Signature(2, ("r", "phi"), 1),
+    "CKgate": Signature(2, ("kappa",), 1),
+    "CXgate": Signature(2, ("s",)),
+    "CZgate": Signature(2, ("s",)),
+    "Interferometer": Signature(None, ("U",), 1, "matrix"),
+    "GaussianTransform": Signature(None, ("S",), 1, "matrix"),
+    "GraphEmbed": Signature(None, ("A",), 1, "matrix"),
+    "BipartiteGraphEmbed": Signature(None, ("A",), 1, "matrix"),
+    "Vacuum": Signature(1),  # before any other op on its mode only
+    "Vac": Signature(1, instance=True),
+}
+# State preparations engine sf runs, on a one-mode circuit only: on a subset of several modes
+# SF replaces the mode by tracing it out, which leaves the output state mixed.
+PREPARATION_SIGNATURES = {
+    "Coherent": Signature(1, ("r", "phi")),
+    "Squeezed": Signature(1, ("r", "p")),
+    "DisplacedSqueezed": Signature(1, ("r_d", "phi_d", "r_s", "phi_s")),
+    "Catstate": Signature(1, ("a", "phi", "p")),
+    "Fock": Signature(1, ("n",), 0, "count"),
+}
+# Why each other SF op is refused (outputs are computed from one pure output ket per sample).
+REFUSED_OPS = {
+    "Thermal": "it prepares a mixed state",
+    "Gaussian": "it prepares a mixed state in general; use Sgates and an Interferometer",
+    "DensityMatrix": "it prepares a mixed state",
+    "Ket": "its array fixes the cutoff, which the truncation check raises; use gates",
+    "GKP": "Strawberry Fields' TF backend cannot prepare it",
+    "Bosonic": "only Strawberry Fields' bosonic backend runs it",
+    "All": "it is not a gate",
+    "New": "it is not a gate",
+    "Del": "it is not a gate",
+}
+REFUSED_OPS.update(
+    dict.fromkeys(
+        [name for name in SF_OP_NAMES if name.startswith("Measure")],
+        "it is a measurement; remove measurements and channels from the script",
+    )
+)
+REFUSED_OPS.update(
+    dict.fromkeys(
+        ["LossChannel", "ThermalLossChannel", "PassiveChannel", "MSgate"],
+        "it is a channel (the output would be mixed); remove measurements and channels",
+    )
+)
+
 Expr = float | str | list
 
 
@@ -82,11 +181,30 @@ class Op:
     args: tuple[Expr, ...]
 
 
+def compiled_runs(op: str) -> bool:
+    """Whether the compiled engine runs `op` (a Blackbird name), directly or decomposed."""
+    op = ALIASES.get(op, op)
+    return op in NATIVE_GATES or op in DECOMPOSED or op in SKIPPED
+
+
 def check_ops(op_names) -> None:
     """Refuse, before any work, a circuit with an op the compiled engine cannot run."""
     for op in op_names:
-        if op not in NATIVE_GATES and op not in DECOMPOSED and op not in SKIPPED:
+        if not compiled_runs(op):
             raise unsupported(op)
+
+
+def unsupported_function(value) -> str | None:
+    """The first function in a gate argument (a number or sympy expression) that the compiled
+    engine does not evaluate (see FUNCTIONS), or None."""
+    import sympy
+
+    if not isinstance(value, sympy.Basic) or value.is_number or isinstance(value, sympy.Symbol):
+        return None
+    function = type(value).__name__
+    if function not in FUNCTIONS:
+        return function
+    return next(filter(None, map(unsupported_function, value.args)), None)
 
 
 def unsupported(op: str) -> CvgenError:

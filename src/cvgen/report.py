@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cvgen.convergence import checked_outputs
+from cvgen.convergence import MEASURABLE_NORM, checked_outputs
 from cvgen.dataset import Dataset, read_dataset
 
 log = logging.getLogger(__name__)
@@ -174,7 +174,16 @@ def convergence_summary(dataset: Dataset) -> dict:
                 "worst_sample": int(check["rows"][np.argmax(largest)]),
             }
     worst = [entry["max_abs_deviation"] for entry in summary["outputs"].values()]
-    summary["within_tolerance"] = bool(worst) and max(worst) <= summary["tolerance"]
+    reference_norm = check.get("reference_norm")
+    lost = 0 if reference_norm is None else int(np.sum(~(reference_norm >= MEASURABLE_NORM)))
+    summary["unmeasured_samples"] = lost
+    summary["within_tolerance"] = bool(worst) and not lost and max(worst) <= summary["tolerance"]
+    if not worst:
+        summary["verdict"] = "not run"
+    elif lost:
+        summary["verdict"] = "not measurable"
+    else:
+        summary["verdict"] = "within tolerance" if summary["within_tolerance"] else "over tolerance"
     return summary
 
 
@@ -565,7 +574,19 @@ def _convergence_markdown(convergence: dict, rel: Path) -> list[str]:
             "dataset was not measured.",
             "",
         ]
-    verdict = "within" if convergence["within_tolerance"] else "**over**"
+    if convergence["verdict"] == "not measurable":
+        lines += [
+            f"**Not measurable**: {convergence['unmeasured_samples']} of "
+            f"{convergence['samples']} re-run samples keep less than {MEASURABLE_NORM} of their "
+            f"probability even at cutoff {convergence['reference_cutoff']}. Both runs lost "
+            "those states, so their outputs agree because both are near zero, not because the "
+            "cutoff suffices: the deviations below certify nothing. Narrow the parameter "
+            "distributions or raise `circuit.cutoff`.",
+            "",
+        ]
+    verdict = {"within tolerance": "within", "over tolerance": "**over**"}.get(
+        convergence["verdict"], "not certified against"
+    )
     lines += [
         f"{convergence['samples']} seeded samples (spread over all shards) were re-run at cutoff "
         f"{convergence['reference_cutoff']} instead of {convergence['cutoff']}. How far an "
@@ -581,7 +602,7 @@ def _convergence_markdown(convergence: dict, rel: Path) -> list[str]:
             f"| {name} | {entry['max_abs_deviation']:.3g} | {entry['mean_abs_deviation']:.3g} "
             f"| {entry['worst_sample']} |"
         )
-    if not convergence["within_tolerance"]:
+    if convergence["verdict"] == "over tolerance":
         lines += [
             "",
             "Raise `circuit.cutoff` (`cvgen suggest-cutoff --config CONFIG` finds the "

@@ -27,6 +27,8 @@ from cvgen.shards import ParamsFile, Shard, read_params_file, write_params_file,
 log = logging.getLogger(__name__)
 
 GRID_TOLERANCE = 1e-3  # homodyne grid errors above this are worth a warning
+# A norm above 1 by more than rounding can explain means the state is numerically broken.
+NORM_EXCESS = {"complex64": 1e-3, "complex128": 1e-6}
 
 
 def prepare_params(config: dict, output: str | Path) -> ParamsFile:
@@ -80,9 +82,9 @@ def generate_shard(params_path: str | Path, index: int, output: str | Path, thre
     )
     startup_s = time.time() - process_start
     log.info(
-        "shard %d: samples [%d, %d), engine %s on %s (%s), batch %d, %d threads; start-up "
-        "%.2f s (imports %.2f s)",
-        *(index, start, stop, engine.name, plan.backend, plan.backend_reason, plan.batch_size),
+        "shard %d: samples [%d, %d), %s (%s), batch %d, %d threads; start-up %.2f s "
+        "(imports %.2f s)",
+        *(index, start, stop, engine.describe(), plan.backend_reason, plan.batch_size),
         *(threads, startup_s, import_s),
     )
     outputs, summaries, first_batch_s, compute_s = _simulate(
@@ -181,7 +183,7 @@ def _simulate(engine, sampler, params: ParamsFile, rows: tuple[int, int], index:
             summaries = combine_summaries(summaries, batch_summaries)
         else:
             values = engine.observables(args, batch_stop - batch_start)
-        check_finite(values, batch_start, batch_stop)
+        check_finite(values, batch_start, batch_stop, params.plan.circuit.dtype)
         batches.append(values)
         if batch_start == start:
             first_batch_s = time.perf_counter() - clock
@@ -229,14 +231,30 @@ def check_grid(summaries: dict[str, np.ndarray]) -> None:
         )
 
 
-def check_finite(values: dict[str, np.ndarray], start: int, stop: int) -> None:
+def check_finite(
+    values: dict[str, np.ndarray], start: int, stop: int, dtype: str = "complex64"
+) -> None:
+    """Refuse outputs that are NaN or Inf, or a norm above 1: the gate matrices' recurrences
+    lost precision (they overflow for large displacements or squeezing at high cutoffs, first
+    in complex64: |alpha| = 5 at cutoff 200 gives NaN there, as in SF)."""
+    fix = (
+        "set circuit.dtype: complex128, lower circuit.cutoff or narrow the parameter distributions"
+        if dtype == "complex64"
+        else "lower circuit.cutoff or narrow the parameter distributions"
+    )
     for name, array in values.items():
         if not np.all(np.isfinite(array)):
             raise CvgenError(
-                f"output {name!r} is NaN or Inf for samples in [{start}, {stop}): the cutoff is "
-                f"likely too low for the parameters drawn; raise circuit.cutoff or narrow the "
-                f"parameter distributions"
+                f"output {name!r} is NaN or Inf for samples in [{start}, {stop}): the gate "
+                f"matrices lost precision ({dtype}); {fix}"
             )
+    norm = values.get("norm")
+    if norm is not None and np.max(norm) > 1 + NORM_EXCESS[dtype]:
+        raise CvgenError(
+            f"norm {float(np.max(norm)):.6g} > 1 for sample {start + int(np.argmax(norm))}: the "
+            f"gate matrices lost precision ({dtype}), so every output of that state is wrong; "
+            f"{fix}"
+        )
 
 
 def _process_start() -> float:

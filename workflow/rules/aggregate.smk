@@ -2,6 +2,8 @@ rule aggregate:
     input:
         params=f"{RESULTS}/params.h5",
         shards=expand(f"{RESULTS}/shards/{{shard}}.h5", shard=SHARDS),
+        # read by aggregate next to each shard (cvgen.shards.sha256_path), checked before it
+        sha256=expand(f"{RESULTS}/shards/{{shard}}.h5.sha256", shard=SHARDS),
     output:
         dataset=f"{RESULTS}/dataset.h5",
     log:

@@ -3,6 +3,9 @@ rule generate_shard:
         params=f"{RESULTS}/params.h5",
     output:
         shard=f"{RESULTS}/shards/{{shard}}.h5",
+        # The shard's SHA-256, written by cvgen.shards.write_shard right after the shard and
+        # checked by aggregate: a shard without it is generated again when aggregate runs.
+        sha256=f"{RESULTS}/shards/{{shard}}.h5.sha256",
     log:
         f"{RESULTS}/logs/generate/{{shard}}.log",
     benchmark:
