@@ -20,9 +20,11 @@ right after the shard and checked before anything parses the shard (`check_shard
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
+import shutil
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -59,8 +61,23 @@ def atomic_file(path: str | Path):
     try:
         yield temporary
         os.replace(temporary, path)
+    except OSError as err:
+        if not _disk_full(err):
+            raise
+        written = temporary.stat().st_size if temporary.exists() else 0
+        free = shutil.disk_usage(path.parent).free
+        raise CvgenError(
+            f"no space left on the device holding {path.parent} while writing {path.name} "
+            f"({written / 2**20:.1f} MB written, {free / 2**20:.1f} MB free): free space there, "
+            f"or run the workflow in a folder on a larger file system; nothing was written"
+        ) from err
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def _disk_full(err: OSError) -> bool:
+    """Whether an error (also h5py's, which lose the errno) says the device is full."""
+    return err.errno == errno.ENOSPC or "No space left on device" in str(err)
 
 
 @contextlib.contextmanager
