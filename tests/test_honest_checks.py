@@ -101,3 +101,12 @@ def test_warnings_reach_the_console_not_only_the_log(tmp_path):
     assert any("keep less than norm_threshold" in line for line in warnings)
     report = json.loads((tmp_path / "results/lost/report.json").read_text())
     assert report["convergence"]["verdict"] == "not measurable"
+
+
+def test_nan_parameters_are_named_as_the_cause():
+    from cvgen.stages import check_finite
+
+    values = {"norm": np.array([np.nan, 1.0])}
+    args = {"input_0": np.array([np.nan, 0.1]), "l0_kerr_0": np.array([0.2, 0.2])}
+    with pytest.raises(CvgenError, match=r"parameter 'input_0' is NaN or Inf .* params.h5"):
+        check_finite(values, 32, 34, "complex64", args)

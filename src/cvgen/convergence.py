@@ -161,6 +161,13 @@ def check_shard(
     )
 
 
+def warn_or_fail(plan: DatasetPlan, message: str) -> None:
+    """A truncation finding: one CvgenError with on_truncation: fail, else a warning."""
+    if plan.on_truncation == "fail":
+        raise CvgenError(message)
+    log.warning("%s", message)
+
+
 def enforce_tolerance(
     check: ConvergenceCheck, plan: DatasetPlan, engine: Engine, drawn: DrawnParameters
 ) -> None:
@@ -179,9 +186,7 @@ def enforce_tolerance(
             f"measure their truncation error: the parameters drawn take the states out of the "
             f"Fock space; narrow the parameter distributions or raise circuit.cutoff"
         )
-        if plan.on_truncation == "fail":
-            raise CvgenError(message)
-        log.warning("%s", message)
+        warn_or_fail(plan, message)
         return
     name, worst = check.worst()
     if worst <= tolerance:

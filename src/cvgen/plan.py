@@ -80,10 +80,6 @@ class DatasetPlan:
     norm_threshold: float
     on_truncation: str
 
-    @property
-    def largest_shard(self) -> int:
-        return max(stop - start for start, stop in self.shards)
-
     def shard(self, index: int) -> tuple[int, int]:
         """Sample range [start, stop) of shard `index`; a shard that does not exist is refused."""
         if not 0 <= index < len(self.shards):

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from cvgen.circuits import compile_circuit
-from cvgen.convergence import check_shard, enforce_tolerance
+from cvgen.convergence import check_shard, enforce_tolerance, warn_or_fail
 from cvgen.errors import CvgenError
 from cvgen.params import draw_plan_parameters
 from cvgen.plan import DatasetPlan, build_plan
@@ -183,7 +183,7 @@ def _simulate(engine, sampler, params: ParamsFile, rows: tuple[int, int], index:
             summaries = combine_summaries(summaries, batch_summaries)
         else:
             values = engine.observables(args, batch_stop - batch_start)
-        check_finite(values, batch_start, batch_stop, params.plan.circuit.dtype)
+        check_finite(values, batch_start, batch_stop, params.plan.circuit.dtype, args)
         batches.append(values)
         if batch_start == start:
             first_batch_s = time.perf_counter() - clock
@@ -205,9 +205,7 @@ def check_truncation(norm: np.ndarray, start: int, plan: DatasetPlan) -> int:
             f"inside the cutoff (lowest {norm[worst]:.6f}, sample {start + worst}); raise "
             f"circuit.cutoff or narrow the parameter distributions"
         )
-        if plan.on_truncation == "fail":
-            raise CvgenError(message)
-        log.warning("%s", message)
+        warn_or_fail(plan, message)
     return truncated
 
 
@@ -232,11 +230,23 @@ def check_grid(summaries: dict[str, np.ndarray]) -> None:
 
 
 def check_finite(
-    values: dict[str, np.ndarray], start: int, stop: int, dtype: str = "complex64"
+    values: dict[str, np.ndarray],
+    start: int,
+    stop: int,
+    dtype: str = "complex64",
+    args: dict[str, np.ndarray] | None = None,
 ) -> None:
-    """Refuse outputs that are NaN or Inf, or a norm above 1: the gate matrices' recurrences
-    lost precision (they overflow for large displacements or squeezing at high cutoffs, first
-    in complex64: |alpha| = 5 at cutoff 200 gives NaN there, as in SF)."""
+    """Refuse outputs that are NaN or Inf, or a norm above 1: NaN or Inf parameter values
+    (`args`), or gate matrices whose recurrences lost precision (they overflow for large
+    displacements or squeezing at high cutoffs, first in complex64: |alpha| = 5 at cutoff 200
+    gives NaN there, as in SF)."""
+    bad = sorted(name for name, column in (args or {}).items() if not np.all(np.isfinite(column)))
+    if bad:
+        raise CvgenError(
+            f"parameter {bad[0]!r} is NaN or Inf for samples in [{start}, {stop}) in params.h5, "
+            f"so their outputs are too: the file was changed after prepare_params drew it; "
+            f"delete params.h5 and rerun snakemake (draws are seeded: the same values come back)"
+        )
     fix = (
         "set circuit.dtype: complex128, lower circuit.cutoff or narrow the parameter distributions"
         if dtype == "complex64"

@@ -17,7 +17,6 @@ import contextlib
 import logging
 import os
 import sys
-import time
 
 import numpy as np
 
@@ -49,7 +48,6 @@ class NumpyArrays:
     """numpy as a kernel namespace: eager, single-process, no tracing."""
 
     name = "numpy"
-    import_s = 0.0
 
     def asarray(self, value, dtype: str):
         return np.asarray(value, dtype=dtype)
@@ -164,9 +162,7 @@ class TensorflowArrays:
     name = "tensorflow"
 
     def __init__(self, threads: int = 1):
-        clock = time.perf_counter()
         self.tf = _import_tensorflow(threads)
-        self.import_s = time.perf_counter() - clock
 
     def asarray(self, value, dtype: str):
         tf = self.tf

@@ -153,9 +153,6 @@ class TotalPhotonTruncation:
     def basis_size(self) -> int:
         return len(self.basis)
 
-    def largest_layout(self) -> int:
-        return max((sum(len(rows) for rows in plan.gathers) for plan in self.plans), default=0)
-
     def initial(self):
         """The vacuum of every batch element, batch-minor, with the zero row."""
         return self.xp.unit(len(self.basis) + 1, self.batch_size, self.dtype, axis=0)
