@@ -2,15 +2,18 @@
 
 import errno
 import os
+import re
 import subprocess
+import sys
 import uuid
+from pathlib import Path
 
 import pytest
+import yaml
 
 from conftest import tiny_config
 from cvgen.errors import CvgenError
 from cvgen.shards import atomic_file
-from cvgen.stages import prepare_params
 
 MESSAGE = r"no space left on the device holding .* MB free\): free space there"
 
@@ -39,8 +42,19 @@ def tiny_filesystem(tmp_path):
     subprocess.run(["umount", str(folder)], check=True)
 
 
-def test_params_on_a_full_filesystem(tiny_filesystem):
-    config = tiny_config(samples_per_circuit=3000, shard_size=3000)
-    with pytest.raises(CvgenError, match=MESSAGE + ".*nothing was written"):
-        prepare_params(config, tiny_filesystem / "params.h5")
+def test_params_on_a_full_filesystem(tiny_filesystem, tmp_path):
+    """`cvgen prepare-params` onto a full file system, in its own process (HDF5's library state
+    after a failed write is not fit for further use, so a job ends there): exit 1, one line."""
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(tiny_config(samples_per_circuit=3000, shard_size=3000)))
+    cvgen = Path(sys.executable).with_name("cvgen")
+    output = tiny_filesystem / "params.h5"
+    result = subprocess.run(
+        [cvgen, "prepare-params", "--config", config, "--output", output],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("cvgen error:")]
+    assert len(errors) == 1 and re.search(MESSAGE + ".*nothing was written", errors[0])
     assert list(tiny_filesystem.iterdir()) == []

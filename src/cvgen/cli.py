@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from cvgen.errors import CvgenError
+from cvgen.errors import CvgenError, DiskFullError
 
 log = logging.getLogger("cvgen")
 
@@ -177,5 +177,9 @@ def reported_errors(log_file: str | None = None):
     except CvgenError as err:
         if log_file:
             log.error("%s", err)
-        print(f"cvgen error: {err}", file=terminal)
+        print(f"cvgen error: {err}", file=terminal, flush=True)
+        if isinstance(err, DiskFullError):  # skip HDF5's shutdown, see DiskFullError
+            logging.shutdown()
+            sys.stderr.flush()
+            os._exit(1)
         sys.exit(1)

@@ -3,3 +3,9 @@
 
 class CvgenError(Exception):
     """A problem with the user's input or files, reported as one readable line."""
+
+
+class DiskFullError(CvgenError):
+    """A write failed for lack of space. HDF5's library state after a failed write is unfit
+    for further use (its shutdown can crash the process), so the process ends right after
+    reporting it."""

@@ -34,7 +34,7 @@ import h5py
 import numpy as np
 
 from cvgen.convergence import checked_outputs, checked_rows
-from cvgen.errors import CvgenError
+from cvgen.errors import CvgenError, DiskFullError
 from cvgen.params import DrawnParameters
 from cvgen.plan import DatasetPlan, plan_from_json
 from cvgen.records import ShardRun
@@ -66,7 +66,7 @@ def atomic_file(path: str | Path):
             raise
         written = temporary.stat().st_size if temporary.exists() else 0
         free = shutil.disk_usage(path.parent).free
-        raise CvgenError(
+        raise DiskFullError(
             f"no space left on the device holding {path.parent} while writing {path.name} "
             f"({written / 2**20:.1f} MB written, {free / 2**20:.1f} MB free): free space there, "
             f"or run the workflow in a folder on a larger file system; nothing was written"
