@@ -16,6 +16,7 @@ import math
 
 from cvgen import sampling
 from cvgen.circuits import CircuitSpec, circuit_from_config
+from cvgen.conventions import complex_bytes
 from cvgen.errors import CvgenError
 from cvgen.sizes import amplitudes_per_sample, basis_size
 
@@ -42,7 +43,7 @@ TOTAL_FOCK_PROBS_COPIES, TOTAL_KET_COPIES = 4, 1
 
 def output_row_bytes(outputs: list[str], modes: int, cutoff: int, dtype: str) -> int:
     """Bytes of one sample's computed (not sampled) outputs."""
-    real_bytes = 4 if dtype == "complex64" else 8
+    real_bytes = complex_bytes(dtype) // 2
     widths = {"quad_x": modes, "quad_p": modes, "mean_photon": modes, "norm": 1}
     widths["fock_probs"] = cutoff**modes
     return real_bytes * sum(widths[name] for name in outputs if name in widths)
@@ -73,9 +74,9 @@ def _engine_bytes(config: dict, circuit: CircuitSpec, batch_size: int, sampled: 
     """Batch-sized arrays of the engine: states and gate tensors of its truncation."""
     if circuit.truncation == "total":
         return _total_truncation_bytes(config, circuit, batch_size, sampled)
-    complex_bytes = 8 if circuit.dtype == "complex64" else 16
-    state = batch_size * circuit.cutoff**circuit.modes * complex_bytes
-    gate = batch_size * circuit.cutoff**4 * complex_bytes if circuit.modes > 1 else 0
+    amplitude = complex_bytes(circuit.dtype)
+    state = batch_size * circuit.cutoff**circuit.modes * amplitude
+    gate = batch_size * circuit.cutoff**4 * amplitude if circuit.modes > 1 else 0
     return STATE_COPIES[config["engine"]] * state + GATE_COPIES * gate
 
 
@@ -100,16 +101,16 @@ def _total_truncation_bytes(
     the N^M box arrays of fock_probs and of the kets handed to the sampler."""
     from cvgen.engines.total_photon import layout_sizes
 
-    complex_bytes = 8 if circuit.dtype == "complex64" else 16
+    amplitude = complex_bytes(circuit.dtype)
     modes, cutoff = circuit.modes, circuit.cutoff
     layout, blocks = layout_sizes(modes, cutoff, batch_size)
     copies = TOTAL_STATE_COPIES + TOTAL_COPIES_PER_MODE * modes
-    dynamic = batch_size * complex_bytes * (copies * layout + GATE_COPIES * blocks)
+    dynamic = batch_size * amplitude * (copies * layout + GATE_COPIES * blocks)
     box = batch_size * cutoff**modes
     if "fock_probs" in config["outputs"]:
-        dynamic += TOTAL_FOCK_PROBS_COPIES * box * complex_bytes // 2
+        dynamic += TOTAL_FOCK_PROBS_COPIES * box * amplitude // 2
     if sampled:
-        dynamic += TOTAL_KET_COPIES * box * complex_bytes
+        dynamic += TOTAL_KET_COPIES * box * amplitude
     return dynamic
 
 

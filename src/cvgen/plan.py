@@ -17,13 +17,14 @@ from dataclasses import dataclass
 
 from cvgen.circuits import CircuitSpec, check_engine, circuit_from_config, circuit_from_dict
 from cvgen.config import apply_schema, config_hash, read_config, shard_ranges, total_samples
-from cvgen.conventions import SAMPLING_OUTPUTS
+from cvgen.conventions import SAMPLING_OUTPUTS, complex_bytes
 from cvgen.engines.cost import choose_backend
 from cvgen.errors import CvgenError
 from cvgen.memory import fitted_batch_size, job_memory_mb
 from cvgen.params import assign_distributions
 from cvgen.resources import shard_runtime_minutes, shard_threads
 from cvgen.sampling import SamplingSpec, sampling_spec
+from cvgen.sizes import log2_basis_size
 
 __all__ = [
     "MAX_SAMPLES",
@@ -204,14 +205,14 @@ def _check_state_size(config: dict, circuit: CircuitSpec) -> None:
     higher cutoff) cannot fit memory_budget_mb, before any size is computed exactly: the basis
     of a large circuit is a number with thousands of digits, and building it takes minutes."""
     budget = config["memory_budget_mb"]
-    complex_bytes = 8 if circuit.dtype == "complex64" else 16
-    room = math.log2(budget * 2**20 / complex_bytes)  # log2 of the amplitudes the budget holds
+    # log2 of the amplitudes the budget holds
+    room = math.log2(budget * 2**20 / complex_bytes(circuit.dtype))
     check = config["convergence"]
     cutoffs = [("circuit.cutoff", circuit.cutoff)]
     if check["fraction"] > 0:
         cutoffs.append(("convergence.extra_cutoff", circuit.cutoff + check["extra_cutoff"]))
     for key, cutoff in cutoffs:
-        states = _log2_basis_size(circuit.modes, cutoff, circuit.truncation)
+        states = log2_basis_size(circuit.modes, cutoff, circuit.truncation)
         if states > room:
             shown = f"2^{states:.0f}" if states > 40 else f"{round(2**states)}"
             raise CvgenError(
@@ -220,15 +221,6 @@ def _check_state_size(config: dict, circuit: CircuitSpec) -> None:
                 f"at {circuit.dtype} even for one sample: lower {key} or the number of modes, or "
                 f"raise memory_budget_mb"
             )
-
-
-def _log2_basis_size(modes: int, cutoff: int, truncation: str) -> float:
-    """log2 of the Fock states a truncation keeps (cvgen.sizes.basis_size), without the number."""
-    if truncation == "total":  # C(cutoff + modes - 1, modes)
-        n = cutoff + modes - 1
-        log_comb = math.lgamma(n + 1) - math.lgamma(modes + 1) - math.lgamma(cutoff)
-        return log_comb / math.log(2)
-    return modes * math.log2(cutoff)
 
 
 def load_config(path) -> dict:

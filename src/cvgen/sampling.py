@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cvgen.conventions import HBAR, SAMPLING_OUTPUTS, real_dtype
+from cvgen.conventions import HBAR, SAMPLING_OUTPUTS, complex_bytes, real_dtype
 from cvgen.engines.backend import NUMPY
 from cvgen.streams import FOCK_STREAM, HOMODYNE_STREAM, block_uniforms
 
@@ -373,12 +373,12 @@ def batch_bytes(spec: SamplingSpec, modes: int, cutoff: int, dtype: str, batch: 
     functions and densities at one bin's fine points; per state: the kets transposed for each
     mode's summary. Fock: four float64 copies of |psi|^2 per state.
     """
-    complex_bytes = 8 if dtype == "complex64" else 16
+    amplitude = complex_bytes(dtype)
     total = 0
     if spec.homodyne:
-        per_shot = (3 * cutoff ** (modes - 1) + 3 * cutoff**2) * complex_bytes
+        per_shot = (3 * cutoff ** (modes - 1) + 3 * cutoff**2) * amplitude
         per_shot += 4 * spec.bins * 8 + (SUBDIVISIONS + 1) * (2 * cutoff + 3) * 8
-        total += batch * (spec.shots * per_shot + 2 * cutoff**modes * complex_bytes)
+        total += batch * (spec.shots * per_shot + 2 * cutoff**modes * amplitude)
     if spec.fock:
         total += batch * 4 * cutoff**modes * 8
     return total
@@ -387,7 +387,7 @@ def batch_bytes(spec: SamplingSpec, modes: int, cutoff: int, dtype: str, batch: 
 def row_bytes(spec: SamplingSpec, modes: int, cutoff: int, dtype: str) -> int:
     """Bytes of one sample's sampled outputs."""
     widths = {
-        "homodyne": 4 if dtype == "complex64" else 8,
+        "homodyne": complex_bytes(dtype) // 2,
         "fock_samples": np.dtype(fock_dtype(cutoff)).itemsize,
         "threshold_samples": 1,
     }

@@ -380,11 +380,10 @@ def write_params_file(path: str | Path, params: ParamsFile, attrs: dict) -> None
 
 def read_params_file(path: str | Path) -> ParamsFile:
     """Read params.h5 back; a missing or unreadable file is one clear error."""
-    with open_h5(path, "parameters file", "rerun prepare_params") as handle:
-        if "plan" not in handle.attrs:
+    with open_checked(path, "parameters file", PARAMS_FIX, "rerun prepare_params") as file:
+        if "plan" not in file.attrs:
             raise CvgenError(f"parameters file {path} holds no dataset plan; rerun prepare_params")
-        file = CheckedFile(handle, path, "parameters file", PARAMS_FIX)
-        return ParamsFile(plan=plan_from_json(handle.attrs["plan"]), drawn=read_parameters(file))
+        return ParamsFile(plan=plan_from_json(file.attrs["plan"]), drawn=read_parameters(file))
 
 
 @dataclass
@@ -470,7 +469,7 @@ def verify_shard(
     shard: Shard, path: str | Path, params: ParamsFile, expected: tuple[int, int], index: int
 ) -> None:
     """Check a shard against params.h5: same config, expected range, same inputs, finite outputs."""
-    fix = "delete it and rerun snakemake to regenerate it"
+    fix = SHARD_FIX
     if shard.attrs.get("config_hash") != params.config_hash:
         raise CvgenError(f"shard {path} was generated under a different config; {fix}")
     if (shard.index, shard.start, shard.stop) != (index, *expected):

@@ -17,6 +17,7 @@ __all__ = [
     "box_size",
     "gate_wire_counts",
     "gate_work",
+    "log2_basis_size",
     "total_photon_basis_size",
 ]
 
@@ -36,6 +37,16 @@ def basis_size(modes: int, cutoff: int, truncation: str) -> int:
     if truncation == "total":
         return total_photon_basis_size(modes, cutoff)
     return box_size(modes, cutoff)
+
+
+def log2_basis_size(modes: int, cutoff: int, truncation: str) -> float:
+    """log2 of basis_size, without computing the number (which, for a large circuit, has
+    thousands of digits)."""
+    if truncation == "total":  # C(cutoff + modes - 1, modes)
+        n = cutoff + modes - 1
+        log_comb = math.lgamma(n + 1) - math.lgamma(modes + 1) - math.lgamma(cutoff)
+        return log_comb / math.log(2)
+    return modes * math.log2(cutoff)
 
 
 def amplitudes_per_sample(modes: int, cutoff: int) -> int:
