@@ -8,11 +8,17 @@ INSTALLED := $(VENV)/.installed
 SLURM_INSTALLED := $(VENV)/.installed-slurm
 BENCH_INSTALLED := $(VENV)/.installed-bench
 CORES ?= all
+# The default dataset's folder: config.yaml's `dataset` (quotes and comments stripped).
+DATASET ?= $(shell sed -n 's/^dataset:[[:space:]]*["'"'"']*\([^"'"'"'[:space:]\#]*\).*/\1/p' config.yaml)
+RESULTS := results/$(DATASET)
 
-.PHONY: run test slurm-test lint bench report-html clean
+.PHONY: run test slurm-test lint bench report-html readme-picture clean
 
+# The dataset, its report (report.md, PNGs) and the self-contained HTML page, then a summary.
 run: $(INSTALLED)
-	$(BIN)/snakemake --cores $(CORES)
+	$(BIN)/snakemake --cores $(CORES) --report $(RESULTS)/report.html --report-after-run
+	@echo
+	@$(BIN)/cvgen summary $(RESULTS)
 
 test: $(INSTALLED)
 	$(BIN)/pytest
@@ -31,15 +37,22 @@ bench: $(BENCH_INSTALLED)
 	$(BIN)/python benchmarks/engines.py
 	$(BIN)/python benchmarks/accuracy.py
 	$(BIN)/python benchmarks/jobs.py
+	$(BIN)/python benchmarks/gaussian.py
+	$(BIN)/python benchmarks/gbs.py
 
 report-html: $(INSTALLED)
-	$(BIN)/snakemake --report report.html
+	$(BIN)/snakemake --report $(RESULTS)/report.html
+
+# The README's opening picture: the default report's sampled-outcomes figure (deterministic:
+# the same config draws the same outcomes), regenerated from a fresh build.
+readme-picture: run
+	cp $(RESULTS)/report/sampling.png docs/demo-report.png
 
 # Reinstalled whenever pyproject.toml changes.
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -e ".[test,torch]"
 	touch $@
 
 $(SLURM_INSTALLED): $(INSTALLED)

@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from conftest import tiny_config
-from cvgen.circuits import CircuitSpec, blackbird_circuit, circuit_from_config
+from cvgen.circuits import (
+    CircuitSpec,
+    blackbird_circuit,
+    check_engine,
+    choose_engine,
+    circuit_from_config,
+)
 from cvgen.conventions import COMPUTED_OUTPUTS
 from cvgen.engines import configure_tensorflow, make_engine
 from cvgen.engines.backend import NUMPY
@@ -196,13 +202,25 @@ def test_mixed_state_is_rejected(tf, batch_size):
     [
         ("MeasureFock() | 0", "MeasureFock"),
         ("MeasureHomodyne() | 1", "MeasureHomodyne"),
-        ("LossChannel(0.9) | 0", "LossChannel"),
     ],
 )
-def test_measurements_and_channels_are_rejected(line, op):
+def test_measurements_are_rejected(line, op):
     text = f"name bad\nversion 1.0\n\nDgate(0.1, 0.0) | 0\nBSgate(0.3, 0.0) | [0, 1]\n{line}\n"
     with pytest.raises(CvgenError, match=op):
         blackbird_circuit(text, cutoff=4, dtype="complex128")
+
+
+def test_channels_run_on_the_gaussian_and_compiled_engines_only():
+    """A lossy circuit parses; SF's engine (one pure ket per sample) refuses it, naming the
+    line; the compiled engine runs it (cvgen.engines.noisy); engine auto picks gaussian for
+    this Gaussian circuit."""
+    text = "name lossy\nversion 1.0\n\nDgate(0.1, 0.0) | 0\nLossChannel(0.9) | 0\n"
+    circuit = blackbird_circuit(text, cutoff=4, dtype="complex128")
+    with pytest.raises(CvgenError, match="line 5 'LossChannel"):
+        check_engine(circuit, "sf")
+    check_engine(circuit, "compiled")
+    check_engine(circuit, "gaussian")
+    assert choose_engine("auto", circuit)[0] == "gaussian"
 
 
 def test_unknown_engine_is_rejected():

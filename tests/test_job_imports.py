@@ -39,7 +39,7 @@ def job_modules(params, output) -> set[str]:
 
 @pytest.mark.parametrize("blackbird", [False, True], ids=["template", "blackbird"])
 def test_numpy_job_imports_no_tensorflow_sf_or_sympy(tmp_path, blackbird):
-    overrides = {"backend": "numpy"}
+    overrides = {"backend": "numpy", "engine": "compiled"}
     if blackbird:
         (tmp_path / "c.xbb").write_text(BLACKBIRD)
         rules = [{"match": "*", "distribution": "normal", "std": 0.1}]
@@ -53,3 +53,22 @@ def test_numpy_job_imports_no_tensorflow_sf_or_sympy(tmp_path, blackbird):
     assert "cvgen.engines.compiled" in modules
     assert not {name.split(".")[0] for name in modules} & set(HEAVY)
     assert (tmp_path / "0.h5").exists()
+
+
+def test_gaussian_job_imports_no_tensorflow_sf_or_sympy(tmp_path):
+    """A Gaussian job (this Blackbird script, engine auto) runs on its stored op list too, and
+    its photon-number sampler needs numba but none of the heavy imports."""
+    (tmp_path / "c.xbb").write_text(BLACKBIRD)
+    rules = [{"match": "*", "distribution": "normal", "std": 0.1}]
+    config = tiny_config(
+        circuit={"blackbird": str(tmp_path / "c.xbb")},
+        parameters=rules,
+        outputs=["quad_x", "means", "fock_samples", "homodyne", "heterodyne"],
+    )
+    prepare_params(config, tmp_path / "params.h5")
+    plan = read_params_file(tmp_path / "params.h5").plan
+    assert plan.engine == "gaussian"
+    assert {op.name for op in plan.circuit.ops} == {"CXgate", "Xgate", "Zgate", "Sgate", "BSgate"}
+    modules = job_modules(tmp_path / "params.h5", tmp_path / "0.h5")
+    assert {"cvgen.engines.gaussian", "numba"} <= modules
+    assert not {name.split(".")[0] for name in modules} & set(HEAVY)

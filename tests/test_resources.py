@@ -40,11 +40,11 @@ def test_runtime_override_from_the_config_wins():
 
 
 def test_sf_engine_and_homodyne_sampling_cost_more_time():
-    base = tiny_config()
+    base = tiny_config(engine="compiled")
     circuit = blackbird_circuit("name t\nversion 1.0\n\nSgate(0.1, 0.0) | 0\n", 5, "complex64")
     per_sample = seconds_per_sample(base, circuit, 8)
     assert seconds_per_sample(tiny_config(engine="sf"), circuit, 8) > per_sample
-    homodyne = tiny_config(outputs=["quad_x", "norm", "homodyne"])
+    homodyne = tiny_config(engine="compiled", outputs=["quad_x", "norm", "homodyne"])
     assert seconds_per_sample(homodyne, circuit, 8) > per_sample
 
 

@@ -13,7 +13,7 @@ from conftest import run_workflow, tiny_config
 from cvgen import read_dataset
 from cvgen.config import config_hash
 from cvgen.plan import validate_config
-from cvgen.report import PLOTS
+from cvgen.report import PLOTS, figures_for
 
 CVGEN = Path(sys.executable).with_name("cvgen")
 
@@ -110,8 +110,11 @@ def test_report_explains_the_run(template_build):
     assert 0.9 < report["truncation"]["norm_min"] <= report["truncation"]["norm_mean"]
     markdown = (results / "report.md").read_text()
     assert "effective parallel speed-up" in markdown and "| 2 | 10 |" in markdown
+    drawn = figures_for(read_dataset(results / "dataset.h5").plan)
+    assert report["figures"] == list(drawn) and "sampling" not in drawn  # nothing sampled
     for name in PLOTS:
-        assert (results / "report" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
+        png = results / "report" / f"{name}.png"
+        assert png.read_bytes()[:4] == b"\x89PNG" if name in drawn else not png.exists()
 
 
 def test_convergence_check_reaches_the_dataset_and_the_report(template_build):

@@ -15,7 +15,10 @@ from pathlib import Path
 
 from cvgen.errors import CvgenError
 from cvgen.program import (
+    CHANNEL_OPS,
+    CHANNEL_SIGNATURES,
     GATE_SIGNATURES,
+    MIXED_OPS,
     NATIVE_GATES,
     PREPARATION_SIGNATURES,
     REFUSED_OPS,
@@ -24,6 +27,9 @@ from cvgen.program import (
     Signature,
     check_ops,
     compiled_runs,
+    gaussian_ops_from_program,
+    gaussian_runs,
+    not_gaussian,
     ops_from_gates,
     ops_from_json,
     ops_from_program,
@@ -89,7 +95,7 @@ class CircuitSpec:
 
 def _real_arguments_as_floats(op: dict) -> None:
     """Make an op's whole-number literal arguments floats where it takes real numbers."""
-    signature = GATE_SIGNATURES.get(op["op"]) or PREPARATION_SIGNATURES.get(op["op"])
+    signature = _signature(op["op"])
     if signature is None or signature.values != "real" or "args" not in op:
         return
     op["args"] = [_as_float(value) for value in op["args"]]
@@ -113,12 +119,17 @@ def circuit_from_dict(values: dict) -> CircuitSpec:
     return CircuitSpec(**values)
 
 
-def compile_circuit(circuit: CircuitSpec) -> CircuitSpec:
-    """The circuit with its op list: a template's gates as they are (no SF import when all are
-    native), a Blackbird script through SF's Fock compiler."""
+def compile_circuit(circuit: CircuitSpec, engine: str = "compiled") -> CircuitSpec:
+    """The circuit with its op list for `engine`: for the compiled engine a template's gates as
+    they are (no SF import when all are native), a Blackbird script through SF's Fock compiler;
+    for the Gaussian engine the ops as written, graph embeddings decomposed by SF."""
     if circuit.ops is not None:
         return circuit
-    if circuit.gates is not None and all(name in NATIVE_GATES for name, _, _ in circuit.gates):
+    if engine == "gaussian":
+        return dataclasses.replace(circuit, ops=gaussian_ops_from_program(circuit.build_program()))
+    if circuit.gates is not None and all(
+        name in NATIVE_GATES or name in CHANNEL_OPS for name, _, _ in circuit.gates
+    ):
         return dataclasses.replace(circuit, ops=ops_from_gates(circuit.gates))
     return dataclasses.replace(circuit, ops=ops_from_program(circuit.build_program()))
 
@@ -126,13 +137,34 @@ def compile_circuit(circuit: CircuitSpec) -> CircuitSpec:
 def circuit_from_config(config: dict, blackbird_text: str | None = None) -> CircuitSpec:
     """The circuit a config describes; a Blackbird script is read from disk unless given."""
     circuit = config["circuit"]
+    if circuit["template"] == "gbs" and not circuit.get("blackbird"):
+        from cvgen.gaussian.templates import gbs_ops
+
+        ops = gbs_ops(circuit["gbs"], circuit["modes"], config["seed"])
+        return CircuitSpec(
+            modes=max(max(op.wires) for op in ops) + 1,
+            cutoff=circuit["cutoff"],
+            dtype=circuit["dtype"],
+            parameter_names=(),
+            op_names=tuple(dict.fromkeys(op.name for op in ops)),
+            truncation=circuit["truncation"],
+            ops=ops,
+        )
     if circuit.get("blackbird"):
         if blackbird_text is None:
             blackbird_text = _read_script(Path(circuit["blackbird"]))
         return blackbird_circuit(
             blackbird_text, circuit["cutoff"], circuit["dtype"], circuit["truncation"]
         )
-    gates = tuple(qnn_gates(circuit["modes"], circuit["layers"]))
+    loss = circuit.get("loss") or {}
+    gates = tuple(
+        qnn_gates(
+            circuit["modes"],
+            circuit["layers"],
+            loss.get("per_layer"),
+            loss.get("before_detection"),
+        )
+    )
     return CircuitSpec(
         modes=circuit["modes"],
         cutoff=circuit["cutoff"],
@@ -186,12 +218,10 @@ def blackbird_circuit(
         )
     if not program.operations:
         raise CvgenError("circuit.blackbird: the script applies no ops; add gates")
-    acted: set[int] = set()
     for index, op in enumerate(program.operations):
-        problem = _op_problem(op, cutoff, acted)
+        problem = _op_problem(op, cutoff)
         if problem:
             raise CvgenError(f"circuit.blackbird {_line_of(text, index)}: {problem}")
-        acted.update(op["modes"])
     return CircuitSpec(
         modes=max(program.modes) + 1,
         cutoff=cutoff,
@@ -203,44 +233,92 @@ def blackbird_circuit(
     )
 
 
+def choose_engine(requested: str, circuit: CircuitSpec) -> tuple[str, str]:
+    """The engine that runs `circuit` and why: `auto` takes the exact Gaussian engine when every
+    op is Gaussian, the compiled Fock engine otherwise; an explicit choice is kept."""
+    if requested != "auto":
+        return requested, "set in the config"
+    fock_only = [name for name in circuit.op_names if not gaussian_runs(name)]
+    if not fock_only:
+        return "gaussian", "every op is Gaussian: exact means and covariances, no truncation"
+    return "compiled", f"{fock_only[0]} is not Gaussian: Fock-basis simulation at the cutoff"
+
+
 def check_engine(circuit: CircuitSpec, engine: str) -> None:
-    """Refuse, naming the Blackbird line, an op the configured engine cannot run."""
+    """Refuse, naming the Blackbird line, an op the engine cannot run: a non-Gaussian op for
+    engine gaussian; for the Fock engines (whose outputs come from one pure ket per sample) a
+    mixed state's op, a preparation on one mode of several, or a mode reset after use."""
     if circuit.blackbird_text is None:
         if engine == "compiled":
             check_ops(circuit.op_names)
+        if engine == "gaussian":
+            check_gaussian(circuit.op_names)
         return
     import blackbird
 
+    acted: set[int] = set()
     for index, op in enumerate(blackbird.loads(circuit.blackbird_text).operations):
-        name = op["op"]
-        problem = None
-        if name in ("Vacuum", "Vac") and engine == "sf" and circuit.modes > 1:
-            problem = (
-                f"{name} prepares one mode of a {circuit.modes}-mode circuit, which SF's TF "
-                f"backend does by tracing it out, leaving the output state mixed; remove it "
-                f"(every run starts from the vacuum)"
-            )
-        elif name in PREPARATION_SIGNATURES and circuit.modes > 1:
-            problem = (
-                f"{name} prepares one mode of a {circuit.modes}-mode circuit, which leaves the "
-                f"output state mixed (outputs are computed from a pure ket); apply gates to the "
-                f"vacuum instead (Dgate for Coherent, Sgate for Squeezed)"
-            )
-        elif engine == "compiled" and not compiled_runs(name):
-            problem = str(unsupported(name))
-        elif engine == "compiled":
-            function = next(filter(None, map(unsupported_function, _arguments(op))), None)
-            if function:
-                problem = (
-                    f"{name} uses {function}, which engine 'compiled' does not evaluate; rewrite "
-                    f"the argument or use engine: sf"
-                )
+        problem = _engine_problem(op, circuit, engine, acted)
+        acted.update(op["modes"])
         if problem:
             where = _line_of(circuit.blackbird_text, index)
             raise CvgenError(f"circuit.blackbird {where}: {problem}")
 
 
-def _op_problem(op: dict, cutoff: int, acted: set[int]) -> str | None:
+def check_gaussian(op_names) -> None:
+    for name in op_names:
+        if not gaussian_runs(name):
+            raise not_gaussian(name)
+
+
+def _engine_problem(op: dict, circuit: CircuitSpec, engine: str, acted: set[int]) -> str | None:
+    """What keeps `engine` from running one Blackbird op (None: nothing)."""
+    name = op["op"]
+    if engine == "gaussian":
+        return None if gaussian_runs(name) else str(not_gaussian(name))
+    if name in CHANNEL_OPS and engine == "compiled":
+        return None  # density matrices or trajectories (cvgen.engines.noisy)
+    if name in MIXED_OPS and engine == "compiled":
+        return (
+            f"{name} is not run by engine 'compiled' (it runs the channels "
+            f"{', '.join(CHANNEL_OPS)}); use engine: gaussian (exact for Gaussian circuits)"
+        )
+    if name in MIXED_OPS:
+        return (
+            f"{name} makes the output state mixed, and engine {engine!r} computes outputs from "
+            f"one pure ket per sample; use engine: gaussian (exact for Gaussian circuits) or "
+            f"engine: auto"
+        )
+    if name in ("Vacuum", "Vac") and acted.intersection(op["modes"]):
+        return (
+            f"{name} resets mode {min(acted.intersection(op['modes']))} after other ops acted on "
+            f"it, which leaves the output state mixed; remove it"
+        )
+    if name in ("Vacuum", "Vac") and engine == "sf" and circuit.modes > 1:
+        return (
+            f"{name} prepares one mode of a {circuit.modes}-mode circuit, which SF's TF "
+            f"backend does by tracing it out, leaving the output state mixed; remove it "
+            f"(every run starts from the vacuum)"
+        )
+    if name in PREPARATION_SIGNATURES and circuit.modes > 1:
+        return (
+            f"{name} prepares one mode of a {circuit.modes}-mode circuit, which leaves the "
+            f"output state mixed (outputs are computed from a pure ket); apply gates to the "
+            f"vacuum instead (Dgate for Coherent, Sgate for Squeezed)"
+        )
+    if engine == "compiled" and not compiled_runs(name):
+        return str(unsupported(name))
+    if engine == "compiled":
+        function = next(filter(None, map(unsupported_function, _arguments(op))), None)
+        if function:
+            return (
+                f"{name} uses {function}, which engine 'compiled' does not evaluate; rewrite "
+                f"the argument or use engine: sf"
+            )
+    return None
+
+
+def _op_problem(op: dict, cutoff: int) -> str | None:
     """What is wrong with one Blackbird op, engine aside (None: nothing)."""
     name = op["op"]
     if name not in SF_OP_NAMES:
@@ -248,7 +326,7 @@ def _op_problem(op: dict, cutoff: int, acted: set[int]) -> str | None:
         return f"{name} is not a Strawberry Fields op; use one of its gates ({', '.join(gates)})"
     if name in REFUSED_OPS:
         return f"op {name} is not supported: {REFUSED_OPS[name]}"
-    signature = GATE_SIGNATURES.get(name) or PREPARATION_SIGNATURES[name]
+    signature = _signature(name)
     problem = _arguments_problem(name, op, signature, cutoff)
     if problem:
         return problem
@@ -264,12 +342,15 @@ def _op_problem(op: dict, cutoff: int, acted: set[int]) -> str | None:
     for mode in modes:
         if not 0 <= mode < MAX_MODES:
             return f"mode {mode} does not exist: modes are numbered 0 to {MAX_MODES - 1}"
-    if name in ("Vacuum", "Vac") and acted.intersection(modes):
-        return (
-            f"{name} resets mode {min(acted.intersection(modes))} after other ops acted on it, "
-            f"which leaves the output state mixed; remove it"
-        )
     return None
+
+
+def _signature(name: str) -> Signature | None:
+    return (
+        GATE_SIGNATURES.get(name)
+        or PREPARATION_SIGNATURES.get(name)
+        or CHANNEL_SIGNATURES.get(name)
+    )
 
 
 def _arguments_problem(name: str, op: dict, signature: Signature, cutoff: int) -> str | None:
@@ -288,7 +369,9 @@ def _arguments_problem(name: str, op: dict, signature: Signature, cutoff: int) -
     if missing:
         return f"{name} needs its argument {missing[0]}: write {accepted}"
     if signature.values == "matrix":
-        return _matrix_problem(name, given[0])
+        problem = _matrix_problem(name, given[0])
+        extra = (_real_problem(value) for value in given[1:])
+        return problem or next((f"{name}: {p}" for p in extra if p), None)
     if signature.values == "count":
         n = given[0] if given else 0
         if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n < cutoff:
@@ -410,8 +493,20 @@ def parameter_names(gates: tuple[Gate, ...]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-def qnn_gates(modes: int, layers: int) -> list[Gate]:
-    """Dgate input encoding, then `layers` CV-QNN layers (Killoran et al., PRR 1, 033063)."""
+def has_channels(circuit: CircuitSpec) -> bool:
+    """Whether the circuit applies a channel the compiled engine runs (its state is mixed)."""
+    return any(name in CHANNEL_OPS for name in circuit.op_names)
+
+
+def qnn_gates(
+    modes: int,
+    layers: int,
+    per_layer: float | str | None = None,
+    before_detection: float | str | None = None,
+) -> list[Gate]:
+    """Dgate input encoding, then `layers` CV-QNN layers (Killoran et al., PRR 1, 033063);
+    optionally LossChannel(T) on every mode after each layer and/or once more at the end
+    (T a number, or a free parameter's name)."""
     gates: list[Gate] = [("Dgate", (f"input_{m}", 0.0), (m,)) for m in range(modes)]
     for layer in range(layers):
         gates += interferometer_gates(modes, f"l{layer}_int1")
@@ -422,6 +517,10 @@ def qnn_gates(modes: int, layers: int) -> list[Gate]:
             for m in range(modes)
         ]
         gates += [("Kgate", (f"l{layer}_kerr_{m}",), (m,)) for m in range(modes)]
+        if per_layer is not None:
+            gates += [("LossChannel", (per_layer,), (m,)) for m in range(modes)]
+    if before_detection is not None:
+        gates += [("LossChannel", (before_detection,), (m,)) for m in range(modes)]
     return gates
 
 

@@ -48,6 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
     step.add_argument("benchmarks", nargs="*", help="Snakemake benchmark TSVs, in shard order")
 
     step = steps.add_parser(
+        "card", help="the dataset card of a dataset -> DATASET.md and croissant.json"
+    )
+    step.add_argument("--dataset", required=True, help="dataset.h5 from aggregate")
+    step.add_argument("--markdown", required=True, help="DATASET.md to write")
+    step.add_argument("--croissant", required=True, help="croissant.json to write")
+
+    step = steps.add_parser(
         "suggest-cutoff",
         help="smallest cutoff whose outputs move by at most a tolerance at a higher cutoff",
     )
@@ -66,6 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
         "per file, exit 1 if any is damaged",
     )
     step.add_argument("files", nargs="+", help="shards, params.h5 or dataset.h5 files")
+
+    step = steps.add_parser(
+        "summary",
+        help="what a built dataset holds and where its report is (how `make run` ends)",
+    )
+    step.add_argument("results", help="the dataset's folder, results/{dataset}")
     return parser
 
 
@@ -88,6 +101,10 @@ def run(args: argparse.Namespace) -> None:
         from cvgen.report import build_report
 
         build_report(args.dataset, args.json, args.markdown, args.plots, args.benchmarks)
+    elif args.step == "card":
+        from cvgen.card import write_card
+
+        write_card(args.dataset, args.markdown, args.croissant)
     elif args.step == "suggest-cutoff":
         from cvgen.config import read_config
         from cvgen.convergence import render_suggestion, suggest_for_config
@@ -105,6 +122,67 @@ def run(args: argparse.Namespace) -> None:
         print(dataset_config_yaml(args.dataset), end="")
     elif args.step == "verify":
         verify(args.files)
+    elif args.step == "summary":
+        print(summary(args.results), end="")
+
+
+def summary(results: str | Path) -> str:
+    """A few lines for the terminal from a built dataset's report.json: the dataset, its size
+    and speed, its truncation verdict, and where the report and the HTML page are."""
+    import json
+
+    folder = Path(results)
+    path = folder / "report.json"
+    if not path.is_file():
+        raise CvgenError(
+            f"{path} not found: build the dataset first (`make run`, or snakemake --cores N)"
+        )
+    report = json.loads(path.read_text())
+    perf, trunc, check = report["performance"], report["truncation"], report["convergence"]
+    from cvgen.conventions import SAMPLING_OUTPUTS
+
+    names = report.get("covered_outputs") or list(report["outputs"])
+    outputs = ", ".join(name for name in names if name not in SAMPLING_OUTPUTS)
+    sampled = [name for name in names if name in SAMPLING_OUTPUTS]
+    if sampled:
+        outputs += f"; sampled: {', '.join(sampled)} ({report['sampling']['shots']} shots each)"
+    if check["verdict"] == "exact":
+        verdict = "exact: engine gaussian has no cutoff, nothing is truncated"
+    elif check["outputs"]:
+        worst = max(entry["max_abs_deviation"] for entry in check["outputs"].values())
+        verdict = (
+            f"{check['verdict']}: outputs move at most {worst:.1e} at cutoff "
+            f"{check['reference_cutoff']} instead of {check['cutoff']} (tolerance "
+            f"{check['tolerance']:g}); lowest norm {trunc['norm_min']:.6f}"
+        )
+    else:
+        verdict = (
+            f"not measured (convergence.fraction: 0); lowest norm {trunc['norm_min']:.6f}, "
+            f"{trunc['samples_below_threshold']} samples below norm_threshold "
+            f"{trunc['norm_threshold']:g}"
+        )
+    html = folder / "report.html"
+    page = (
+        f"{html}  (self-contained: open it in a browser)"
+        if html.is_file()
+        else f"not built: snakemake --report {html}"
+    )
+    figures = report.get("figures", [])
+    dataset = folder / "dataset.h5"
+    rows = [
+        ("dataset", f"{dataset}  ({report['n_samples']:,} samples, "
+         f"{report['circuit']['modes']} modes)"),
+        ("outputs", outputs),
+        ("speed", f"{perf['samples_per_s']:,.0f} samples/s overall ({report['n_shards']} shard "
+         f"jobs in {perf['makespan_s']:.1f} s, engine {report['engine']} on "
+         f"{report['backend']})"),
+        ("truncation", verdict),
+        ("report", f"{folder / 'report.md'}  ({len(figures)} figures in {folder / 'report'}/)"),
+        ("HTML page", page),
+        ("in Python", f'cvgen.read_dataset("{dataset}")'),
+    ]  # fmt: skip
+    lines = [f"cvgen: dataset {report['dataset']} is built", *(f"  {k:<11} {v}" for k, v in rows)]
+    return "\n".join(lines) + "\n"
 
 
 def verify(paths: list[str]) -> None:

@@ -21,6 +21,7 @@ import numpy as np
 
 from cvgen.engines.base import Engine
 from cvgen.errors import CvgenError
+from cvgen.noise import path_amplitudes
 from cvgen.params import DrawnParameters
 from cvgen.plan import DatasetPlan
 from cvgen.sizes import amplitudes_per_sample
@@ -74,10 +75,11 @@ def checked_outputs(outputs: list[str]) -> tuple[str, ...]:
 
 
 def checked_rows(plan: DatasetPlan, start: int, stop: int) -> np.ndarray:
-    """The seeded subsample of samples [start, stop) a shard re-runs (empty when switched off)."""
+    """The seeded subsample of samples [start, stop) a shard re-runs (empty when switched off,
+    and for engine gaussian, which is exact: no cutoff, nothing truncated)."""
     settings = plan.convergence
     size = stop - start
-    if settings.fraction == 0:
+    if settings.fraction == 0 or plan.engine == "gaussian":
         return np.zeros(0, dtype=np.int64)
     count = min(size, max(settings.min_samples, math.ceil(settings.fraction * size)))
     rng = stream(plan.seed, CONVERGENCE_STREAM, start)
@@ -95,14 +97,28 @@ def outputs_at_cutoff(
     """`names` (and norm) of samples `rows`, simulated by `engine`'s circuit at `cutoff` in
     batches of at most `budget` amplitudes (so a higher cutoff takes no more memory than the
     main run). The engine's compiled steps are reused: only the state size changes."""
-    modes = engine.circuit.modes
-    batch = int(min(len(rows), max(1, budget // amplitudes_per_sample(modes, cutoff))))
+    batch = int(min(len(rows), max(1, budget // sample_amplitudes(engine, cutoff))))
     other = engine.at_cutoff(cutoff, batch, outputs=(*names, "norm"))
+    keyed = getattr(other, "keyed_by_row", False)  # trajectories: the same draws as the run
     parts = [
-        other.observables(drawn.args_at(rows[i : i + batch]), len(rows[i : i + batch]))
+        other.observables(
+            drawn.args_at(rows[i : i + batch]),
+            len(rows[i : i + batch]),
+            **({"rows": rows[i : i + batch]} if keyed else {}),
+        )
         for i in range(0, len(rows), batch)
     ]
     return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+
+
+def sample_amplitudes(engine: Engine, cutoff: int) -> int:
+    """Amplitudes one sample holds in `engine` at `cutoff`: its kets, or a lossy circuit's
+    density matrix or trajectories (cvgen.noise.path_amplitudes)."""
+    noise = getattr(engine, "noise", None)
+    circuit = engine.circuit
+    if noise is not None and noise.channels:
+        return path_amplitudes(noise, circuit.modes, cutoff, circuit.truncation)
+    return amplitudes_per_sample(circuit.modes, cutoff)
 
 
 def deviations(
@@ -142,7 +158,7 @@ def check_shard(
         return None
     circuit = plan.circuit
     names = checked_outputs(plan.outputs)
-    budget = plan.batch_size * amplitudes_per_sample(circuit.modes, circuit.cutoff)
+    budget = plan.batch_size * sample_amplitudes(engine, circuit.cutoff)
     if all(name in outputs for name in names):
         values = {name: outputs[name][rows - start] for name in (*names, "norm")}
     else:
@@ -274,6 +290,10 @@ def suggest_for_config(
     from cvgen.engines import make_engine
     from cvgen.params import draw_plan_parameters
 
+    if plan.engine == "gaussian":
+        raise CvgenError(
+            "engine gaussian simulates this circuit exactly, with no cutoff: nothing to suggest"
+        )
     if first_cutoff < 2 or last_cutoff < first_cutoff:
         raise CvgenError(
             f"cutoffs {first_cutoff}..{last_cutoff} are no range; give 2 <= --from <= --to"

@@ -6,14 +6,23 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import h5py
 import numpy as np
 import yaml
 
-from cvgen.conventions import HBAR
+from cvgen.conventions import (
+    DETECTORS,
+    EXPECTATION_CONVENTION,
+    FOCK_CONVENTION,
+    HBAR,
+    OUTPUT_AXES,
+    OUTPUT_MEANINGS,
+    QUADRATURE_CONVENTION,
+    real_dtype,
+)
 from cvgen.convergence import checked_outputs
 from cvgen.errors import CvgenError
 from cvgen.plan import DatasetPlan, plan_from_json
@@ -36,10 +45,17 @@ from cvgen.shards import (
     write_manifest,
     write_parameters,
 )
+from cvgen.splits import assign_circuits, part_counts, sample_rows
 
 log = logging.getLogger(__name__)
 
-CHUNK_BYTES = 1 << 20
+# dataset.h5's layout and self-description; the changelog is in the README ("Dataset schema
+# versions"). Files written before it carry no schema_version.
+SCHEMA_VERSION = "1.0.0"
+# Outputs are stored sample-axis first in chunks of whole samples of about this size: small
+# enough that reading one random sample decompresses little, large enough for fast sequential
+# reads (benchmarks/reading.py measures both).
+CHUNK_BYTES = 1 << 16
 DATASET_FIX = "delete it and rerun snakemake to rebuild it from the shards"
 
 
@@ -76,6 +92,8 @@ def aggregate(params_path: str | Path, shard_paths: list[str | Path], output: st
                 table[name].append(run[name])
             summaries = combine_summaries(summaries, shard.summaries)
             checks.append(shard.convergence)
+        _describe_outputs(outputs)
+        _write_splits(handle, plan, params.drawn.circuit_index)
         _write_summaries(handle, summaries, plan)
         _write_convergence(handle, checks, plan)
         provenance = handle.create_group("provenance/shards")
@@ -119,9 +137,68 @@ def _write_attrs(handle: h5py.File, plan: DatasetPlan) -> None:
             "dtype": circuit.dtype,
             "hbar": HBAR,
             "outputs": json.dumps(list(plan.outputs)),
+            **convention_attrs(plan),
             "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
     )
+
+
+def convention_attrs(plan: DatasetPlan) -> dict:
+    """The dataset's conventions as root attributes, so that the file describes itself."""
+    sampled = [name for name in plan.outputs if name in DETECTORS]
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "sample_axis": 0,
+        "real_dtype": real_dtype(plan.circuit.dtype),
+        "quadrature_order": QUADRATURE_CONVENTION,
+        "fock_order": FOCK_CONVENTION,
+        "expectation_values": EXPECTATION_CONVENTION,
+        "detector_model": json.dumps({name: DETECTORS[name] for name in sampled}),
+        "split": json.dumps(_split_record(plan)),
+    }
+
+
+def _split_record(plan: DatasetPlan) -> dict | None:
+    """What the `split` attribute records: parts in order, fractions and counts, and how."""
+    if plan.split is None:
+        return None
+    counts = part_counts(plan.split, plan.n_circuits)
+    return {
+        "by": "circuit",
+        "parts": list(plan.split),
+        "fractions": plan.split,
+        "circuits": counts,
+        "samples": {name: count * plan.samples_per_circuit for name, count in counts.items()},
+        "method": "cvgen.splits: circuits ordered by a uniform number keyed on (seed, circuit)",
+    }
+
+
+def _write_splits(handle: h5py.File, plan: DatasetPlan, circuit_index: np.ndarray) -> None:
+    """/splits/circuit_part: the part (index into the `split` attribute's parts) of every
+    circuit; a sample's part is that of its circuit."""
+    if plan.split is None:
+        return
+    group = handle.create_group("splits")
+    parts = assign_circuits(plan.seed, plan.split, plan.n_circuits)
+    write_array(group, "circuit_part", parts)
+    group["circuit_part"].attrs["parts"] = json.dumps(list(plan.split))
+
+
+def _describe_outputs(outputs: h5py.Group) -> None:
+    """Each output's axes and meaning as attributes of its array."""
+    for name in outputs:
+        base = name.removesuffix("_stderr")
+        axes = OUTPUT_AXES.get(base)
+        if axes is None or len(axes) != outputs[name].ndim:
+            axes = ("sample", *(f"axis_{i}" for i in range(1, outputs[name].ndim)))
+        meaning = OUTPUT_MEANINGS.get(base, base)
+        attrs = {
+            "axes": json.dumps(axes),
+            "meaning": meaning if base == name else f"standard error of {base} ({meaning})",
+        }
+        if name in DETECTORS:
+            attrs["detector"] = DETECTORS[name]
+        outputs[name].attrs.update(attrs)
 
 
 def _write_convergence(handle: h5py.File, checks: list[dict], plan: DatasetPlan) -> None:
@@ -206,6 +283,7 @@ class Dataset:
     summaries: dict[str, np.ndarray]  # exact distributions behind sampled outputs
     convergence: dict  # re-run samples and their deviations at a higher cutoff, with settings
     sampling: dict  # shots, quadrature angles and homodyne grid, when outputs are sampled
+    splits: dict[str, np.ndarray] = field(default_factory=dict)  # part -> its sample rows
 
 
 def read_dataset(path: str | Path) -> Dataset:
@@ -230,9 +308,19 @@ def read_dataset(path: str | Path) -> Dataset:
             summaries=file.arrays("summaries"),
             sampling=dict(file.handle["summaries"].attrs),
             convergence={**dict(file.handle["convergence"].attrs), **file.arrays("convergence")},
+            splits=_read_splits(file, drawn.circuit_index),
         )
         file.check_listed()
         return dataset
+
+
+def _read_splits(file, circuit_index: np.ndarray) -> dict[str, np.ndarray]:
+    """Each part of the dataset's split with its sample rows (empty without a split)."""
+    if "splits" not in file.handle:
+        return {}
+    circuit_part = file.array("splits/circuit_part")
+    parts = json.loads(file.handle["splits/circuit_part"].attrs["parts"])
+    return {name: sample_rows(circuit_part, circuit_index, i) for i, name in enumerate(parts)}
 
 
 def verify_file(path: str | Path) -> str:

@@ -15,16 +15,25 @@ import json
 import math
 from dataclasses import dataclass
 
-from cvgen.circuits import CircuitSpec, check_engine, circuit_from_config, circuit_from_dict
+from cvgen.circuits import (
+    CircuitSpec,
+    check_engine,
+    choose_engine,
+    circuit_from_config,
+    circuit_from_dict,
+    has_channels,
+)
 from cvgen.config import apply_schema, config_hash, read_config, shard_ranges, total_samples
 from cvgen.conventions import SAMPLING_OUTPUTS, complex_bytes
 from cvgen.engines.cost import choose_backend
 from cvgen.errors import CvgenError
 from cvgen.memory import fitted_batch_size, job_memory_mb
+from cvgen.noise import NoisePlan, noise_plan
 from cvgen.params import assign_distributions
 from cvgen.resources import shard_runtime_minutes, shard_threads
 from cvgen.sampling import SamplingSpec, sampling_spec
 from cvgen.sizes import log2_basis_size
+from cvgen.splits import split_fractions
 
 __all__ = [
     "MAX_SAMPLES",
@@ -61,7 +70,8 @@ class DatasetPlan:
     config_hash: str
     dataset: str
     seed: int
-    engine: str
+    engine: str  # the engine jobs run (engine: auto resolved)
+    engine_reason: str
     backend: str  # numpy or tensorflow: the array namespace jobs run on
     backend_reason: str
     circuit: CircuitSpec  # with its op list once prepare_params compiled it
@@ -80,6 +90,11 @@ class DatasetPlan:
     convergence: ConvergenceSettings
     norm_threshold: float
     on_truncation: str
+    max_photons: int  # engine gaussian: the photon-number samples' ceiling
+    split: dict[str, float] | None = None  # circuits' train/val/test fractions (cvgen.splits)
+    # Circuits with channels or imperfect detectors (compiled engine): the path that runs and
+    # why, trajectories, the detector model (cvgen.noise); None for pure circuits.
+    noise: NoisePlan | None = None
 
     def shard(self, index: int) -> tuple[int, int]:
         """Sample range [start, stop) of shard `index`; a shard that does not exist is refused."""
@@ -98,6 +113,7 @@ class DatasetPlan:
         values["circuit"] = self.circuit.to_dict()
         values["sampling"] = None if self.sampling is None else dataclasses.asdict(self.sampling)
         values["convergence"] = dataclasses.asdict(self.convergence)
+        values["noise"] = None if self.noise is None else dataclasses.asdict(self.noise)
         return json.dumps(values, sort_keys=True)
 
 
@@ -110,6 +126,8 @@ def plan_from_json(text: str) -> DatasetPlan:
         spec.update(outputs=tuple(spec["outputs"]), angles=tuple(spec["angles"]))
         values["sampling"] = SamplingSpec(**spec)
     values["convergence"] = ConvergenceSettings(**values["convergence"])
+    if values.get("noise") is not None:
+        values["noise"] = NoisePlan(**values["noise"])
     for key in ("outputs", "computed_outputs"):
         values[key] = tuple(values[key])
     values["shards"] = tuple(tuple(shard) for shard in values["shards"])
@@ -120,14 +138,24 @@ def build_plan(config: dict | None) -> DatasetPlan:
     """Validate `config` and derive its plan; the first problem is one CvgenError naming it."""
     config = apply_schema(config)
     _check_values(config)
+    config["split"] = split_fractions(config["split"], config["n_circuits"])
     circuit = circuit_from_config(config)
-    if config["engine"] == "sf" and circuit.truncation == "total":
+    engine, engine_reason = choose_engine(config["engine"], circuit)
+    if engine == "sf" and circuit.truncation == "total":
         raise CvgenError(
             "circuit.truncation total needs the compiled engine (SF truncates each mode): "
             "set engine: compiled or truncation: per_mode"
         )
-    check_engine(circuit, config["engine"])
-    _check_state_size(config, circuit)
+    if circuit.ops is not None and engine != "gaussian":
+        raise CvgenError(
+            f"circuit.template gbs needs engine gaussian (or auto), not {engine}: its circuit "
+            f"has too many modes for Fock-basis engines"
+        )
+    check_engine(circuit, engine)
+    noise = _noise(config, engine, circuit)
+    _check_outputs(config, engine, circuit)
+    if engine != "gaussian":
+        _check_state_size(config, circuit)
     spec = sampling_spec(config, circuit.modes)
     # Rules other than the defaults must each match a parameter, so a typo is an error; the
     # defaults (config.yaml's too) may match nothing: a circuit without parameters needs none.
@@ -136,17 +164,18 @@ def build_plan(config: dict | None) -> DatasetPlan:
     shards = tuple(shard_ranges(config))
     largest = max(stop - start for start, stop in shards)
     backend, reason = choose_backend(
-        config["backend"], config["engine"], circuit, largest, config["batch_size"]
+        config["backend"], engine, circuit, largest, config["batch_size"]
     )
-    batch_size = fitted_batch_size(config, circuit, backend)
-    memory_mb = job_memory_mb(config, batch_size, circuit, backend)
+    batch_size = fitted_batch_size(config, circuit, backend, noise)
+    memory_mb = job_memory_mb(config, batch_size, circuit, backend, noise)
     settings = config["convergence"]
     return DatasetPlan(
         config=config,
         config_hash=config_hash(config),
         dataset=config["dataset"],
         seed=config["seed"],
-        engine=config["engine"],
+        engine=engine,
+        engine_reason=engine_reason,
         backend=backend,
         backend_reason=reason,
         circuit=circuit,
@@ -165,7 +194,32 @@ def build_plan(config: dict | None) -> DatasetPlan:
         convergence=ConvergenceSettings(**settings),
         norm_threshold=config["norm_threshold"],
         on_truncation=config["on_truncation"],
+        max_photons=config["sampling"]["max_photons"],
+        split=config["split"],
+        noise=noise,
     )
+
+
+def _noise(config: dict, engine: str, circuit: CircuitSpec) -> NoisePlan | None:
+    """The noise settings of the plan's engine: the compiled engine runs channels and the
+    detector model; other engines refuse what they cannot run, naming the fix."""
+    channels = has_channels(circuit)
+    if engine == "compiled":
+        return noise_plan(config, circuit, channels, config["memory_budget_mb"])
+    if channels and engine == "sf":
+        raise CvgenError(
+            "the circuit applies LossChannel or ThermalLossChannel, which engine sf cannot run "
+            "(its outputs come from one pure ket per sample): use engine: compiled (density "
+            "matrices or trajectories) or engine: auto"
+        )
+    detector = config["sampling"].get("detector") or {}
+    if detector.get("efficiency", 1.0) != 1.0 or detector.get("dark_counts", 0.0) != 0.0:
+        raise CvgenError(
+            f"sampling.detector needs engine compiled, not {engine}: for engine gaussian put "
+            f"the efficiency in the circuit (LossChannel before detection, or the gbs "
+            f"template's transmissivity); reset sampling.detector to its defaults"
+        )
+    return None
 
 
 def validate_config(config: dict) -> dict:
@@ -198,6 +252,29 @@ def _check_values(config: dict) -> None:
             raise CvgenError(
                 f"parameters[{index}] (match {rule['match']!r}): low > high; swap them"
             )
+
+
+def _check_outputs(config: dict, engine: str, circuit: CircuitSpec) -> None:
+    """Outputs the engine cannot give: the Gaussian state's means and cov from Fock engines,
+    fock_probs of more basis states than the Gaussian engine lists."""
+    from cvgen.engines.gaussian import MAX_FOCK_PROBS
+
+    outputs = config["outputs"]
+    if engine != "gaussian":
+        exact_only = [name for name in ("means", "cov") if name in outputs]
+        if exact_only:
+            raise CvgenError(
+                f"output {exact_only[0]} is the Gaussian state's and needs engine gaussian, but "
+                f"engine {engine} runs this circuit ({', '.join(circuit.op_names)}); remove it"
+            )
+        return
+    if "fock_probs" in outputs and circuit.cutoff**circuit.modes > MAX_FOCK_PROBS:
+        raise CvgenError(
+            f"fock_probs of {circuit.modes} modes at cutoff {circuit.cutoff} lists "
+            f"{circuit.cutoff}^{circuit.modes} probabilities per sample, over the Gaussian "
+            f"engine's {MAX_FOCK_PROBS} (each is a hafnian): lower circuit.cutoff, or use "
+            f"fock_samples or threshold_samples"
+        )
 
 
 def _check_state_size(config: dict, circuit: CircuitSpec) -> None:

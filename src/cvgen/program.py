@@ -17,12 +17,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import reduce
 
+import numpy as np
+
 from cvgen.errors import CvgenError
 
 __all__ = [
     "ALIASES",
+    "CHANNEL_OPS",
+    "CHANNEL_SIGNATURES",
     "FUNCTIONS",
     "GATE_SIGNATURES",
+    "GAUSSIAN_OPS",
+    "MATRIX",
+    "MIXED_OPS",
     "NATIVE_GATES",
     "PREPARATION_SIGNATURES",
     "REFUSED_OPS",
@@ -33,7 +40,10 @@ __all__ = [
     "compiled_runs",
     "unsupported_function",
     "evaluate",
+    "gaussian_ops_from_program",
+    "gaussian_runs",
     "names_in",
+    "not_gaussian",
     "ops_from_gates",
     "ops_from_json",
     "ops_from_program",
@@ -55,6 +65,22 @@ DECOMPOSED = (
     "Interferometer", "GraphEmbed", "BipartiteGraphEmbed", "GaussianTransform",
     "Pgate", "CXgate", "CZgate", "sMZgate", "Xgate", "Zgate", "Fouriergate",
 )  # fmt: skip
+# The ops the Gaussian engine applies directly (cvgen.engines.gaussian), exactly, as symplectic
+# maps, state preparations and channels; GraphEmbed and BipartiteGraphEmbed are decomposed by SF
+# into squeezers and an Interferometer once, at compile time.
+GAUSSIAN_OPS = (
+    "Dgate", "Xgate", "Zgate", "Sgate", "Rgate", "Pgate", "Fouriergate", "BSgate", "MZgate",
+    "S2gate", "CXgate", "CZgate", "Interferometer", "GaussianTransform",
+    "Vacuum", "Coherent", "Squeezed", "DisplacedSqueezed", "Thermal",
+    "LossChannel", "ThermalLossChannel", "PassiveChannel",
+)  # fmt: skip
+GAUSSIAN_DECOMPOSED = ("GraphEmbed", "BipartiteGraphEmbed")
+# Ops whose output state is mixed: the Gaussian engine, which tracks covariances, runs them all.
+MIXED_OPS = ("Thermal", "LossChannel", "ThermalLossChannel", "PassiveChannel")
+# The channels the compiled engine also runs, exactly (density matrices or quantum-jump
+# trajectories, cvgen.engines.noisy); SF's Fock compiler keeps LossChannel and refuses
+# ThermalLossChannel, so both pass through the op list as written.
+CHANNEL_OPS = ("LossChannel", "ThermalLossChannel")
 # sympy function -> numpy's name of the elementwise function (None: an arithmetic operator).
 FUNCTIONS = {
     "Add": None,
@@ -130,8 +156,8 @@ GATE_SIGNATURES = {
     "CZgate": Signature(2, ("s",)),
     "Interferometer": Signature(None, ("U",), 1, "matrix"),
     "GaussianTransform": Signature(None, ("S",), 1, "matrix"),
-    "GraphEmbed": Signature(None, ("A",), 1, "matrix"),
-    "BipartiteGraphEmbed": Signature(None, ("A",), 1, "matrix"),
+    "GraphEmbed": Signature(None, ("A", "mean_photon_per_mode"), 1, "matrix"),
+    "BipartiteGraphEmbed": Signature(None, ("A", "mean_photon_per_mode"), 1, "matrix"),
     "Vacuum": Signature(1),  # before any other op on its mode only
     "Vac": Signature(1, instance=True),
 }
@@ -143,10 +169,16 @@ PREPARATION_SIGNATURES = {
     "DisplacedSqueezed": Signature(1, ("r_d", "phi_d", "r_s", "phi_s")),
     "Catstate": Signature(1, ("a", "phi", "p")),
     "Fock": Signature(1, ("n",), 0, "count"),
+    "Thermal": Signature(1, ("n",)),  # mixed: engine gaussian only
+}
+# Channels (mixed output states): engine gaussian only.
+CHANNEL_SIGNATURES = {
+    "LossChannel": Signature(1, ("T",), 1),
+    "ThermalLossChannel": Signature(1, ("T", "nbar"), 2),
+    "PassiveChannel": Signature(None, ("T",), 1, "matrix"),
 }
 # Why each other SF op is refused (outputs are computed from one pure output ket per sample).
 REFUSED_OPS = {
-    "Thermal": "it prepares a mixed state",
     "Gaussian": "it prepares a mixed state in general; use Sgates and an Interferometer",
     "DensityMatrix": "it prepares a mixed state",
     "Ket": "its array fixes the cutoff, which the truncation check raises; use gates",
@@ -162,14 +194,10 @@ REFUSED_OPS.update(
         "it is a measurement; remove measurements and channels from the script",
     )
 )
-REFUSED_OPS.update(
-    dict.fromkeys(
-        ["LossChannel", "ThermalLossChannel", "PassiveChannel", "MSgate"],
-        "it is a channel (the output would be mixed); remove measurements and channels",
-    )
-)
+REFUSED_OPS["MSgate"] = "it is a measurement-based squeezer; use Sgate"
 
 Expr = float | str | list
+MATRIX = "Matrix"  # a numeric matrix literal in an op list: ["Matrix", real rows, imaginary rows]
 
 
 @dataclass(frozen=True)
@@ -184,7 +212,7 @@ class Op:
 def compiled_runs(op: str) -> bool:
     """Whether the compiled engine runs `op` (a Blackbird name), directly or decomposed."""
     op = ALIASES.get(op, op)
-    return op in NATIVE_GATES or op in DECOMPOSED or op in SKIPPED
+    return op in NATIVE_GATES or op in DECOMPOSED or op in SKIPPED or op in CHANNEL_OPS
 
 
 def check_ops(op_names) -> None:
@@ -208,9 +236,15 @@ def unsupported_function(value) -> str | None:
 
 
 def unsupported(op: str) -> CvgenError:
+    if op in MIXED_OPS:
+        return CvgenError(
+            f"op {op} is not supported by engine 'compiled' (it runs the channels "
+            f"{', '.join(CHANNEL_OPS)}); use engine: gaussian (exact for Gaussian circuits)"
+        )
     return CvgenError(
-        f"op {op} is not supported by engine 'compiled' (it runs {', '.join(NATIVE_GATES)} and "
-        f"what SF decomposes into them); use engine: sf for this circuit"
+        f"op {op} is not supported by engine 'compiled' (it runs {', '.join(NATIVE_GATES)}, the "
+        f"channels {', '.join(CHANNEL_OPS)} and what SF decomposes into them); use engine: sf "
+        f"for this circuit"
     )
 
 
@@ -228,16 +262,64 @@ def _with_defaults(name: str, args) -> tuple[Expr, ...]:
 def ops_from_program(program) -> tuple[Op, ...]:
     """The op list of an SF Program, compiled by SF's Fock compiler (which decomposes what is
     not native)."""
-    ops = []
-    for command in program.compile(compiler="fock").circuit:
-        name = type(command.op).__name__
-        if name in SKIPPED:
-            continue
-        if name not in NATIVE_GATES:
-            raise unsupported(name)
-        wires = tuple(register.ind for register in command.reg)
-        ops.append(Op(name, wires, tuple(_tree(value, name) for value in command.op.p)))
+    from strawberryfields.compilers import compiler_db
+
+    compiler = compiler_db["fock"]()
+    ops: list[Op] = []
+    commands = list(program.circuit)
+    while commands:  # runs of gates decomposed by SF's Fock compiler, channels kept as written
+        run = []
+        while commands and type(commands[0].op).__name__ not in CHANNEL_OPS:
+            run.append(commands.pop(0))
+        for command in compiler.decompose(run) + commands[:1]:
+            name = type(command.op).__name__
+            if name in SKIPPED:
+                continue
+            if name not in NATIVE_GATES and name not in CHANNEL_OPS:
+                raise unsupported(name)
+            wires = tuple(register.ind for register in command.reg)
+            ops.append(Op(name, wires, tuple(_tree(value, name) for value in command.op.p)))
+        commands = commands[1:]
     return tuple(ops)
+
+
+def gaussian_runs(op: str) -> bool:
+    """Whether the Gaussian engine runs `op` (a Blackbird name), directly or decomposed."""
+    op = ALIASES.get(op, op)
+    return op in GAUSSIAN_OPS or op in GAUSSIAN_DECOMPOSED or op == "Vac"
+
+
+def not_gaussian(op: str) -> CvgenError:
+    return CvgenError(
+        f"op {op} is not Gaussian, so engine 'gaussian' cannot run it; use engine: compiled "
+        f"(or sf), which simulate in the Fock basis, or engine: auto to choose"
+    )
+
+
+def gaussian_ops_from_program(program) -> tuple[Op, ...]:
+    """The Gaussian engine's op list of an SF Program: its ops as they are (matrices as
+    literals), with GraphEmbed and BipartiteGraphEmbed replaced by SF's own decomposition."""
+    ops = []
+    commands = list(program.circuit)
+    while commands:
+        command = commands.pop(0)
+        name = type(command.op).__name__
+        if name in GAUSSIAN_DECOMPOSED:
+            commands[:0] = command.op.decompose(command.reg)
+            continue
+        if name not in GAUSSIAN_OPS:
+            raise not_gaussian(name)
+        wires = tuple(register.ind for register in command.reg)
+        ops.append(Op(name, wires, tuple(_argument(value, name) for value in command.op.p)))
+    return tuple(ops)
+
+
+def _argument(value, op: str) -> Expr:
+    """A gate argument as an expression tree; a numeric array as a matrix literal."""
+    if isinstance(value, np.ndarray) and value.ndim == 2:
+        matrix = value.astype(np.complex128)
+        return [MATRIX, matrix.real.tolist(), matrix.imag.tolist()]
+    return _tree(value, op)
 
 
 def _tree(value, op: str) -> Expr:
@@ -263,7 +345,7 @@ def names_in(tree: Expr) -> frozenset[str]:
     """The parameter names an expression tree depends on."""
     if isinstance(tree, str):
         return frozenset([tree])
-    if isinstance(tree, list):
+    if isinstance(tree, list) and tree[0] != MATRIX:
         return frozenset().union(*(names_in(argument) for argument in tree[1:]))
     return frozenset()
 
@@ -275,6 +357,9 @@ def evaluate(tree: Expr, values: dict, xp) -> object:
     if not isinstance(tree, list):
         return tree
     function, *arguments = tree
+    if function == MATRIX:
+        real, imaginary = arguments
+        return np.asarray(real) + 1j * np.asarray(imaginary)
     parts = [evaluate(argument, values, xp) for argument in arguments]
     operators: dict[str, Callable] = {"Add": operator.add, "Mul": operator.mul}
     if function in operators:

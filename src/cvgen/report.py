@@ -14,12 +14,70 @@ from pathlib import Path
 
 import numpy as np
 
+from cvgen.conventions import SAMPLING_OUTPUTS
 from cvgen.convergence import MEASURABLE_NORM, checked_outputs
 from cvgen.dataset import Dataset, read_dataset
+from cvgen.noise import noise_report_lines
+from cvgen.plan import DatasetPlan
 
 log = logging.getLogger(__name__)
 
-PLOTS = ("throughput", "timeline", "norm", "convergence", "outputs", "sampling", "correlation")
+PLOTTED_MODES = 6  # per-mode panels of the sampling figure; the tables list every mode
+# The report's figures, in report order: name (report/{name}.png, its caption in
+# workflow/report/{name}.rst) -> its category in Snakemake's HTML report. A dataset draws and
+# registers only those with something to show: figures_for(plan).
+FIGURES = {
+    "throughput": "Performance",
+    "timeline": "Performance",
+    "norm": "Truncation",
+    "convergence": "Truncation",
+    "outputs": "Expectation values",
+    "sampling": "Sampled outcomes",
+    "correlation": "Sampled outcomes",
+}
+PLOTS = tuple(FIGURES)
+PER_MODE_OUTPUTS = ("quad_x", "quad_p", "mean_photon")
+OUTPUT_LABELS = {
+    "quad_x": r"$\langle x \rangle$ (ħ = 2)",
+    "quad_p": r"$\langle p \rangle$ (ħ = 2)",
+    "mean_photon": r"$\langle n \rangle$ (photons)",
+    "fock_probs": "Fock probabilities",
+}
+# One style for every figure, sized for Snakemake's HTML report, which shows a PNG at its pixel
+# size (WIDTH * DPI = 750 px wide fits beside the report's side panel) and report.md alike.
+WIDTH = 7.5  # inches
+DPI = 100
+STYLE = {
+    "figure.constrained_layout.use": True,
+    "font.size": 10,
+    "axes.titlesize": 11,
+    "figure.titlesize": 12,
+    "legend.fontsize": 9,
+    "xtick.labelsize": 9,
+    "ytick.labelsize": 9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "grid.linewidth": 0.6,
+    "legend.frameon": False,
+}
+COLOURS = {
+    "startup": "#9e9e9e",
+    "first": "tab:orange",
+    "steady": "tab:blue",
+    "whole": "#9ecae1",
+    "check": "tab:green",
+    "line": "#444444",
+    "limit": "tab:red",
+    "norm": "tab:purple",
+    "sampled": "#9ecae1",
+    "sampled_counts": "#fdae6b",
+    "exact": "black",
+}
+# 1 - norm at or below this is rounding, not truncation (complex64 sums keep ~7 digits).
+NORM_RESOLUTION = {"float32": 1e-6, "float64": 1e-12}
+CHANGE_RESOLUTION = 1e-10  # smaller changes of an output at the higher cutoff: drawn at this
 NORM_THRESHOLDS = (0.999, 0.99, 0.9)
 # What the first batch of a job pays once, per engine and backend.
 FIRST_BATCH_SETUP = {
@@ -42,7 +100,8 @@ def build_report(
     report = summarise(dataset, [read_benchmark(p) for p in benchmark_paths])
     plot_dir = Path(plot_dir)
     plot_dir.mkdir(parents=True, exist_ok=True)
-    plot_all(dataset, report, plot_dir)
+    report["figures"] = list(plot_all(dataset, report, plot_dir))
+    report["covered_outputs"] = list(dataset.plan.outputs)
     Path(json_path).write_text(json.dumps(report, indent=2) + "\n")
     Path(markdown_path).write_text(render_markdown(report, plot_dir, Path(markdown_path).parent))
     log.info("report written to %s and %s", json_path, markdown_path)
@@ -103,6 +162,8 @@ def summarise(dataset: Dataset, benchmarks: list[dict] = ()) -> dict:
         "dataset": plan.dataset,
         "config_hash": plan.config_hash,
         "engine": plan.engine,
+        "engine_reason": plan.engine_reason,
+        "noise_section": noise_report_lines(json.loads(plan.to_json())),
         "backend": plan.backend,
         "backend_reason": plan.backend_reason,
         "batch_size": plan.batch_size,
@@ -113,7 +174,11 @@ def summarise(dataset: Dataset, benchmarks: list[dict] = ()) -> dict:
             "dtype": circuit.dtype,
             "truncation": circuit.truncation,
             "source": plan.config["circuit"]["blackbird"] or plan.config["circuit"]["template"],
-            "layers": None if circuit.blackbird_text else plan.config["circuit"]["layers"],
+            "layers": (
+                plan.config["circuit"]["layers"]
+                if not circuit.blackbird_text and plan.config["circuit"]["template"] == "qnn"
+                else None
+            ),
         },
         "n_samples": int(attrs["n_samples"]),
         "n_circuits": int(attrs["n_circuits"]),
@@ -157,6 +222,8 @@ def summarise(dataset: Dataset, benchmarks: list[dict] = ()) -> dict:
 
 def convergence_summary(dataset: Dataset) -> dict:
     """The truncation check: per output, how far re-run samples moved at the higher cutoff."""
+    if dataset.plan.engine == "gaussian":
+        return {"verdict": "exact", "outputs": {}, "samples": 0, "unmeasured_samples": 0}
     check = dataset.convergence
     summary = {
         "cutoff": int(check["cutoff"]),
@@ -221,29 +288,54 @@ def sampling_summary(dataset: Dataset) -> dict | None:
                 "exact": float(exact),
                 "standard_error": float((1 - exact**2) / np.sqrt(len(flat))),
             }
+    if "heterodyne_moments" in summaries:
+        result["heterodyne"] = _heterodyne_summary(outputs["heterodyne"], summaries)
     if "fock_marginals" in summaries:
         exact = summaries["fock_marginals"]
         result["fock"] = {"exact_click_probability": (1 - exact[:, 0]).tolist()}
+        if "photon_ceiling_mass" in summaries:
+            result["fock"]["photon_ceiling_mass"] = float(summaries["photon_ceiling_mass"])
         if "threshold_samples" in outputs:
             clicks = outputs["threshold_samples"].reshape(-1, exact.shape[0])
             result["fock"]["sampled_click_probability"] = clicks.mean(axis=0).tolist()
         if "fock_samples" in outputs:
+            flat = outputs["fock_samples"].reshape(-1, exact.shape[0]).astype(np.float64)
             frequencies = _fock_frequencies(outputs["fock_samples"], exact.shape[1])
             photons = np.arange(exact.shape[1])
+            exact_mean = summaries.get("photon_means", exact @ photons)
             result["fock"].update(
                 {
                     "sampled_click_probability": (1 - frequencies[:, 0]).tolist(),
-                    "sampled_mean_photon": (frequencies @ photons).tolist(),
-                    "exact_mean_photon": (exact @ photons).tolist(),
+                    "sampled_mean_photon": flat.mean(axis=0).tolist(),
+                    "exact_mean_photon": np.asarray(exact_mean).tolist(),
                     "total_variation": (0.5 * np.abs(frequencies - exact).sum(axis=1)).tolist(),
                 }
             )
     return result
 
 
+def _heterodyne_summary(samples: np.ndarray, summaries: dict) -> dict:
+    """Sampled means and variances of each mode's heterodyne x and p against the exact ones
+    (from the states' Q-function moments, summaries["heterodyne_moments"] [modes, 5])."""
+    pairs = samples.reshape(-1, *samples.shape[-2:]).astype(np.float64)  # [outcomes, M, 2]
+    moments = summaries["heterodyne_moments"]
+    exact_mean = moments[:, :2]
+    exact_var = moments[:, 2:4] - exact_mean**2
+    mean = pairs.mean(axis=0)
+    return {
+        "sampled_mean": mean.tolist(),
+        "exact_mean": exact_mean.tolist(),
+        "mean_z": ((mean - exact_mean) / np.sqrt(exact_var / len(pairs))).tolist(),
+        "sampled_var": pairs.var(axis=0).tolist(),
+        "exact_var": exact_var.tolist(),
+    }
+
+
 def _fock_frequencies(samples: np.ndarray, cutoff: int) -> np.ndarray:
-    """Sampled photon-number frequencies per mode [modes, cutoff]."""
-    flat = samples.reshape(-1, samples.shape[-1]).astype(np.int64)
+    """Sampled photon-number frequencies per mode [modes, cutoff], counts of cutoff - 1 photons
+    or more in the last column (the Gaussian engine's samples have no cutoff; its exact
+    marginals are lumped alike)."""
+    flat = np.minimum(samples.reshape(-1, samples.shape[-1]).astype(np.int64), cutoff - 1)
     counts = np.stack([np.bincount(flat[:, m], minlength=cutoff) for m in range(flat.shape[1])])
     return counts / len(flat)
 
@@ -274,182 +366,354 @@ def _statistics(values: np.ndarray) -> dict[str, list[float]]:
     }
 
 
-def plot_all(dataset: Dataset, report: dict, plot_dir: Path) -> None:
-    """Write the report's PNG plots into plot_dir."""
+def figures_for(plan: DatasetPlan) -> tuple[str, ...]:
+    """The figures a dataset's report draws, in report order: those with something to show.
+
+    A pure function of the plan, so the workflow declares exactly these files before any job
+    runs (workflow/rules/common.smk) and the report draws and links exactly them.
+    """
+    outputs = set(plan.outputs)
+    fock = plan.engine != "gaussian"  # the Gaussian engine keeps every state whole
+    shown = {
+        "throughput": True,
+        "timeline": True,
+        "norm": fock,
+        "convergence": fock and plan.convergence.fraction > 0,
+        "outputs": bool(outputs & set(PER_MODE_OUTPUTS)),
+        "sampling": bool(outputs & {"homodyne", "fock_samples", "threshold_samples"}),
+        "correlation": "homodyne" in outputs and plan.circuit.modes >= 2,
+    }
+    return tuple(name for name in FIGURES if shown[name])
+
+
+def plot_all(dataset: Dataset, report: dict, plot_dir: Path) -> tuple[str, ...]:
+    """Draw the dataset's figures (figures_for) into plot_dir; remove stale ones of other
+    figures; return the names drawn."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    shards = report["performance"]["shards"]
-    index = [row["shard"] for row in shards]
+    names = figures_for(dataset.plan)
+    draw = {
+        "throughput": lambda path: _plot_throughput(report, path),
+        "timeline": lambda path: _plot_timeline(dataset, report, path),
+        "norm": lambda path: _plot_norm(dataset, report["truncation"], path),
+        "convergence": lambda path: _plot_convergence(dataset, report["convergence"], path),
+        "outputs": lambda path: _plot_outputs(dataset, path),
+        "sampling": lambda path: _plot_sampled_marginals(dataset, path),
+        "correlation": lambda path: _plot_correlation(dataset, report["sampling"], path),
+    }
+    with plt.rc_context(STYLE):
+        for name in FIGURES:
+            path = plot_dir / f"{name}.png"
+            if name in names:
+                draw[name](path)
+            else:
+                path.unlink(missing_ok=True)  # a figure of an earlier build of other outputs
+    return names
 
-    figure, axis = plt.subplots(figsize=(7, 3.5))
+
+def _plot_throughput(report: dict, path: Path) -> None:
+    """Samples/s of each shard job: steady state against the whole job, start-up included."""
+    import matplotlib.pyplot as plt
+
+    shards = report["performance"]["shards"]
+    index = np.array([row["shard"] for row in shards])
+    figure, axis = plt.subplots(figsize=(WIDTH, 3.4))
     width = 0.4
     axis.bar(
-        np.subtract(index, width / 2),
-        [r["steady_samples_per_s"] or 0 for r in shards],
+        index - width / 2,
+        [row["steady_samples_per_s"] or 0 for row in shards],
         width,
+        color=COLOURS["steady"],
         label="steady state (after the first batch)",
     )
     axis.bar(
-        np.add(index, width / 2),
-        [r["samples_per_s"] for r in shards],
+        index + width / 2,
+        [row["samples_per_s"] for row in shards],
         width,
+        color=COLOURS["whole"],
         label="whole job, start-up included",
     )
-    axis.set(xlabel="shard", ylabel="samples / s")
-    figure.suptitle("Throughput per shard job")
-    axis.set_xticks(index)
-    axis.legend(fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.08), ncol=2)
-    _save(figure, plot_dir / "throughput.png")
+    overall = report["performance"]["samples_per_s"]
+    axis.axhline(overall, color=COLOURS["line"], linestyle="--", linewidth=1)
+    axis.annotate(
+        f"overall {overall:,.0f} samples/s (all samples / makespan)",
+        (1, overall),
+        xycoords=("axes fraction", "data"),
+        xytext=(0, 3),
+        textcoords="offset points",
+        ha="right",
+        va="bottom",
+    )
+    axis.set(xlabel="shard job", ylabel="throughput (samples/s)", xticks=index)
+    axis.grid(axis="x", visible=False)
+    axis.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)
+    figure.suptitle("Throughput of each shard job")
+    _save(figure, path)
 
-    figure, axis = plt.subplots(figsize=(7, 1.6 + 0.35 * len(shards)))
+
+def _plot_timeline(dataset: Dataset, report: dict, path: Path) -> None:
+    """Each shard job's wall time, split into start-up, first batch, steady state and check."""
+    import matplotlib.pyplot as plt
+
+    shards = report["performance"]["shards"]
+    figure, axis = plt.subplots(figsize=(WIDTH, 1.9 + 0.32 * len(shards)))
     origin = dataset.shards["process_start_unix"].min()
+    parts = (
+        ("start-up", "startup_s", COLOURS["startup"]),
+        ("first batch", "first_batch_s", COLOURS["first"]),
+        ("steady state", "steady_s", COLOURS["steady"]),
+        ("convergence check", "convergence_s", COLOURS["check"]),
+    )
     for row, begin in zip(shards, dataset.shards["process_start_unix"], strict=True):
         left = begin - origin
-        parts = (
-            ("start-up", row["startup_s"], "tab:gray"),
-            ("first batch", row["first_batch_s"], "tab:orange"),
-            ("steady state", row["steady_s"], "tab:blue"),
-            ("convergence check", row["convergence_s"], "tab:green"),
-        )
-        for label, length, colour in parts:
-            axis.barh(row["shard"], length, left=left, color=colour, label=label)
-            left += length
+        for label, key, colour in parts:
+            axis.barh(row["shard"], row[key], left=left, color=colour, label=label, height=0.7)
+            left += row[key]
     handles, labels = axis.get_legend_handles_labels()
     axis.legend(
-        handles[:4], labels[:4], fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.12), ncol=4
+        handles[: len(parts)],
+        labels[: len(parts)],
+        loc="lower center",
+        bbox_to_anchor=(0.5, 1.0),
+        ncol=len(parts),
+        frameon=False,
     )
-    axis.set(xlabel="seconds since the first job started", ylabel="shard")
-    figure.suptitle("Wall time of each job: start-up vs compute")
+    axis.set(xlabel="time since the first job started (s)", ylabel="shard job")
+    axis.set_yticks([row["shard"] for row in shards])
+    axis.grid(axis="y", visible=False)
     axis.invert_yaxis()
-    _save(figure, plot_dir / "timeline.png")
+    share = 100 * report["performance"]["startup_fraction"]
+    figure.suptitle(f"Wall time of each shard job ({share:.0f} % of it start-up)")
+    _save(figure, path)
 
-    figure, axis = plt.subplots(figsize=(6, 3.5))
+
+def _plot_norm(dataset: Dataset, truncation: dict, path: Path) -> None:
+    """Histogram of the probability each state loses outside the cutoff, on log axes."""
+    import matplotlib.pyplot as plt
+
     loss = 1.0 - dataset.outputs["norm"].astype(np.float64)
-    axis.hist(loss, bins=_bins(loss), color="tab:purple")
-    axis.set(
-        xlabel="1 - norm (probability lost outside the cutoff)",
-        ylabel="samples",
-        title="Truncation of each output state",
-    )
+    floor = NORM_RESOLUTION[str(dataset.outputs["norm"].dtype)]
+    resolved = loss[loss > floor]
+    figure, axis = plt.subplots(figsize=(WIDTH, 3.4))
+    if len(resolved):
+        top = max(resolved.max(), 10 * floor)
+        bins = np.logspace(np.log10(floor), np.log10(top) + 1e-9, 50)
+        axis.hist(resolved, bins=bins, color=COLOURS["norm"])
+    axis.set_xscale("log")
     axis.set_yscale("log")
-    _save(figure, plot_dir / "norm.png")
-
-    names = [n for n in ("quad_x", "quad_p", "mean_photon") if n in dataset.outputs]
-    figure, axes = plt.subplots(1, max(1, len(names)), figsize=(4 * max(1, len(names)), 3.2))
-    for axis, name in zip(np.atleast_1d(axes), names, strict=False):
-        values = dataset.outputs[name].astype(np.float64)
-        for mode in range(values.shape[1]):
-            column = values[:, mode]
-            axis.hist(column, bins=_bins(column), histtype="step", label=f"mode {mode}")
-        axis.set(xlabel=name, ylabel="samples")
-        axis.legend(fontsize=7)
-    if not names:
-        np.atleast_1d(axes)[0].text(0.5, 0.5, "no per-mode outputs requested", ha="center")
-    figure.suptitle("Distribution of the outputs over the dataset")
-    _save(figure, plot_dir / "outputs.png")
-    _plot_convergence(dataset, report["convergence"], plot_dir / "convergence.png")
-    _plot_sampled_marginals(dataset, plot_dir / "sampling.png")
-    _plot_correlation(dataset, report["sampling"], plot_dir / "correlation.png")
+    cut = 1 - truncation["norm_threshold"]
+    axis.axvline(cut, color=COLOURS["limit"], linestyle="--", linewidth=1.2)
+    axis.annotate(
+        f"norm_threshold {truncation['norm_threshold']:g} ",
+        (cut, 0.5),
+        xycoords=("data", "axes fraction"),
+        ha="right",
+        va="center",
+        rotation=90,
+        color=COLOURS["limit"],
+    )
+    axis.set_xlim(floor / 2, max(axis.get_xlim()[1], 3 * cut))
+    axis.set(
+        xlabel="1 − norm: probability outside the cutoff (log scale)",
+        ylabel="samples per bin (log scale)",
+    )
+    axis.text(
+        0.99,
+        0.97,
+        f"not shown: {len(loss) - len(resolved):,} of {len(loss):,} samples\n"
+        f"lose ≤ {floor:.0e} (rounding, not truncation)",
+        transform=axis.transAxes,
+        ha="right",
+        va="top",
+        fontsize=STYLE["legend.fontsize"],
+    )
+    figure.suptitle("Probability each output state loses outside the cutoff")
+    _save(figure, path)
 
 
 def _plot_convergence(dataset: Dataset, convergence: dict, path: Path) -> None:
     """Per re-run sample: how far each output moved at the higher cutoff, against 1 - norm."""
-    if not convergence["outputs"]:
-        _placeholder(path, "convergence check switched off (convergence.fraction: 0)")
-        return
     import matplotlib.pyplot as plt
 
     check = dataset.convergence
-    loss = np.maximum(1.0 - check["norm"].astype(np.float64), 1e-16)
-    figure, axis = plt.subplots(figsize=(6, 4))
+    # values at the rounding level are drawn on the axes' lower edges
+    floor = NORM_RESOLUTION[str(check["norm"].dtype)]
+    loss = np.maximum(1.0 - check["norm"].astype(np.float64), floor)
+    figure, axis = plt.subplots(figsize=(WIDTH, 4.2))
+    markers = iter("osD^v<>")
     for name in convergence["outputs"]:
-        axis.scatter(loss, np.maximum(check[f"max_{name}"], 1e-16), s=12, label=name, alpha=0.7)
-    axis.axhline(convergence["tolerance"], color="tab:red", linestyle="--", label="tolerance")
+        axis.scatter(
+            loss,
+            np.maximum(check[f"max_{name}"], CHANGE_RESOLUTION),
+            s=14,
+            marker=next(markers, "o"),
+            alpha=0.6,
+            label=OUTPUT_LABELS.get(name, name),
+        )
+    axis.axhline(convergence["tolerance"], color=COLOURS["limit"], linestyle="--", linewidth=1.2)
+    axis.annotate(
+        f"tolerance {convergence['tolerance']:g}",
+        (0.01, convergence["tolerance"]),
+        xycoords=("axes fraction", "data"),
+        va="bottom",
+        color=COLOURS["limit"],
+    )
     axis.set_xscale("log")
     axis.set_yscale("log")
     axis.set(
-        xlabel=f"1 - norm at cutoff {convergence['cutoff']}",
-        ylabel=f"max |change| at cutoff {convergence['reference_cutoff']}",
-        title="Truncation error of re-run samples against their lost probability",
+        xlabel=f"1 − norm at cutoff {convergence['cutoff']} (log scale; ≤ {floor:.0e} drawn at it)",
+        ylabel=f"largest change at cutoff {convergence['reference_cutoff']}\n"
+        f"(output's units, log scale; ≤ {CHANGE_RESOLUTION:.0e} drawn at it)",
     )
-    axis.legend(fontsize=7)
+    axis.set_xlim(floor / 1.5, max(3 * loss.max(), 1 - dataset.plan.norm_threshold))
+    axis.set_ylim(bottom=CHANGE_RESOLUTION / 3)
+    axis.legend(loc="center left", bbox_to_anchor=(1.0, 0.5))
+    figure.suptitle(
+        f"Truncation error of {convergence['samples']:,} re-run samples: {convergence['verdict']}"
+    )
+    _save(figure, path)
+
+
+def _plot_outputs(dataset: Dataset, path: Path) -> None:
+    """Per-mode expectation values over the dataset: one histogram panel per output."""
+    import matplotlib.pyplot as plt
+
+    names = [name for name in PER_MODE_OUTPUTS if name in dataset.outputs]
+    modes = min(int(dataset.attrs["modes"]), PLOTTED_MODES)
+    figure, axes = plt.subplots(1, len(names), figsize=(WIDTH, 3.3), squeeze=False)
+    for axis, name in zip(axes[0], names, strict=True):
+        values = dataset.outputs[name].astype(np.float64)
+        counts = []
+        for mode in range(modes):
+            column = values[:, mode]
+            counts += list(axis.hist(column, bins=_bins(column), histtype="step", linewidth=1.3,
+                                     label=f"mode {mode}")[0])  # fmt: skip
+        positive = np.array(counts)[np.array(counts) > 0]
+        log = positive.max() > 100 * positive.min()  # the counts span decades
+        if log:
+            axis.set_yscale("log")
+        axis.set(xlabel=OUTPUT_LABELS[name])
+        axis.set_ylabel("samples per bin" + (" (log scale)" if log else ""))
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="outside upper right", ncol=min(modes, 6), frameon=False)
+    shown = "" if modes == int(dataset.attrs["modes"]) else f" (first {modes} modes)"
+    figure.suptitle(f"Expectation values over the dataset{shown}", x=0.02, ha="left")
     _save(figure, path)
 
 
 def _plot_sampled_marginals(dataset: Dataset, path: Path) -> None:
     """Per mode: homodyne histogram over the exact density, sampled photon numbers over the exact
-    probabilities."""
+    probabilities (log scale: they span decades)."""
     import matplotlib.pyplot as plt
 
     summaries = dataset.summaries
     rows = ["homodyne"] if "homodyne" in dataset.outputs else []
-    rows += ["fock_samples"] if "fock_samples" in dataset.outputs else []
-    if not rows:
-        _placeholder(path, "no homodyne or fock_samples outputs requested")
-        return
-    modes = int(dataset.attrs["modes"])
+    if "fock_samples" in dataset.outputs:
+        rows.append("fock_samples")
+    elif "threshold_samples" in dataset.outputs:
+        rows.append("threshold_samples")
+    modes = min(int(dataset.attrs["modes"]), PLOTTED_MODES)
+    columns = min(modes, 3)
+    grid_rows = [(name, start) for name in rows for start in range(0, modes, columns)]
     figure, axes = plt.subplots(
-        len(rows), modes, figsize=(3.2 * modes, 2.8 * len(rows)), squeeze=False
+        len(grid_rows), columns, figsize=(WIDTH, 0.4 + 2.7 * len(grid_rows)), squeeze=False
     )
-    sampling = dataset.sampling
-    for row, name in zip(axes, rows, strict=True):
-        for mode, axis in enumerate(row):
+    for row, (name, start) in zip(axes, grid_rows, strict=True):
+        for offset, axis in enumerate(row):
+            mode = start + offset
+            if mode >= modes:
+                axis.set_visible(False)
+                continue
             if name == "homodyne":
-                density = summaries["homodyne_density"][mode]
-                x = sampling["grid_start"] + sampling["grid_step"] * np.arange(len(density))
-                values = dataset.outputs["homodyne"][..., mode].ravel()
-                bins = int(np.clip(np.sqrt(len(values)), 10, 100))
-                axis.hist(
-                    values, bins=bins, density=True, color="tab:blue", alpha=0.5, label="sampled"
-                )
-                axis.plot(x, density, color="black", linewidth=1, label="exact")
-                low, high = np.percentile(values, [0.05, 99.95])
-                axis.set_xlim(low - 1, high + 1)
-                phi = float(np.asarray(sampling["angles"])[mode])
-                axis.set(xlabel=f"x_phi, mode {mode} (phi = {phi:.3g})", ylabel="density")
+                _plot_homodyne_panel(axis, dataset, mode)
+            elif name == "threshold_samples":
+                click = 1 - summaries["fock_marginals"][mode][0]
+                sampled = dataset.outputs[name][..., mode].mean()
+                axis.bar([0, 1], [1 - sampled, sampled], color=COLOURS["sampled_counts"],
+                         label="sampled")  # fmt: skip
+                axis.plot([0, 1], [1 - click, click], "_", color=COLOURS["exact"],
+                          markersize=14, markeredgewidth=2, label="exact")  # fmt: skip
+                axis.set(xticks=[0, 1], xticklabels=["no click", "click"], ylabel="probability",
+                         xlabel=f"threshold detector, mode {mode}")  # fmt: skip
             else:
-                exact = summaries["fock_marginals"][mode]
-                frequencies = _fock_frequencies(dataset.outputs[name], len(exact))[mode]
-                n = np.arange(len(exact))
-                axis.bar(n, frequencies, color="tab:orange", alpha=0.6, label="sampled")
-                axis.plot(n, exact, "k_", markersize=12, label="exact")
-                axis.set(xlabel=f"photons, mode {mode}", ylabel="probability")
-            axis.legend(fontsize=7)
-    figure.suptitle("Sampled outcomes against the exact distributions of the same states")
+                _plot_photon_panel(axis, dataset, name, mode)
+            if offset:
+                axis.set_ylabel("")
+            else:
+                axis.legend(loc="upper right" if name != "homodyne" else "upper left")
+    shown = "" if modes == int(dataset.attrs["modes"]) else f" (first {modes} modes)"
+    outcomes = int(np.prod(dataset.outputs[rows[0]].shape[:2]))
+    figure.suptitle(
+        f"{outcomes:,} sampled outcomes per mode against the exact distributions{shown}",
+        x=0.02,
+        ha="left",
+    )
     _save(figure, path)
 
 
-def _plot_correlation(dataset: Dataset, sampling: dict | None, path: Path) -> None:
+def _plot_homodyne_panel(axis, dataset: Dataset, mode: int) -> None:
+    """One mode's homodyne outcomes (histogram) over the exact marginal density."""
+    sampling = dataset.sampling
+    density = dataset.summaries["homodyne_density"][mode]
+    x = sampling["grid_start"] + sampling["grid_step"] * np.arange(len(density))
+    values = dataset.outputs["homodyne"][..., mode].ravel()
+    low, high = np.percentile(values, [0.05, 99.95])
+    bins = np.linspace(low - 0.5, high + 0.5, int(np.clip(np.sqrt(len(values)) / 4, 20, 80)))
+    axis.hist(values, bins=bins, density=True, color=COLOURS["sampled"], label="sampled")
+    axis.plot(x, density, color=COLOURS["exact"], linewidth=1.3, label="exact")
+    axis.set_xlim(bins[0], bins[-1])
+    phi = float(np.asarray(sampling["angles"])[mode])
+    quadrature = {0.0: "x", float(np.pi / 2): "p"}.get(phi, f"x_φ, φ = {phi:.3g}")
+    axis.set(xlabel=f"homodyne {quadrature}, mode {mode} (ħ = 2)", ylabel="probability density")
+
+
+def _plot_photon_panel(axis, dataset: Dataset, name: str, mode: int) -> None:
+    """One mode's photon-number frequencies against the exact probabilities, log scale down to
+    one outcome in all the shots."""
+    exact = dataset.summaries["fock_marginals"][mode]
+    samples = dataset.outputs[name]
+    frequencies = _fock_frequencies(samples, len(exact))[mode]
+    floor = 0.5 / int(np.prod(samples.shape[:-1]))  # half of one outcome
+    seen = np.flatnonzero((exact > floor) | (frequencies > 0))
+    top = int(seen.max()) if len(seen) else len(exact) - 1
+    n = np.arange(top + 1)
+    axis.bar(n, frequencies[: top + 1], color=COLOURS["sampled_counts"], label="sampled")
+    axis.plot(n, exact[: top + 1], "_", color=COLOURS["exact"], markersize=14,
+              markeredgewidth=2, label="exact")  # fmt: skip
+    axis.set_yscale("log")
+    axis.set_ylim(floor, 1.5)
+    axis.set_xticks(n)
+    axis.grid(axis="x", visible=False)
+    axis.set(xlabel=f"photons detected, mode {mode}", ylabel="probability (log scale)")
+
+
+def _plot_correlation(dataset: Dataset, sampling: dict, path: Path) -> None:
     """Joint histogram of the homodyne outcomes of modes 0 and 1, with both correlations."""
     import matplotlib.pyplot as plt
+    from matplotlib.colors import LogNorm
 
-    if not sampling or "correlation_01" not in sampling.get("homodyne", {}):
-        _placeholder(path, "needs homodyne outputs on at least two modes")
-        return
     values = dataset.outputs["homodyne"].reshape(-1, dataset.outputs["homodyne"].shape[-1])
     correlation = sampling["homodyne"]["correlation_01"]
-    figure, axis = plt.subplots(figsize=(4.6, 4))
-    ranges = [np.percentile(values[:, m], [0.1, 99.9]) for m in (0, 1)]
-    axis.hist2d(values[:, 0], values[:, 1], bins=60, range=ranges, cmap="viridis")
-    axis.set(
-        xlabel="homodyne outcome, mode 0",
-        ylabel="homodyne outcome, mode 1",
-        title=f"correlation: sampled {correlation['sampled']:.4f}, "
-        f"exact {correlation['exact']:.4f}",
+    figure, axis = plt.subplots(figsize=(WIDTH * 0.7, 4.6))
+    ranges = [np.percentile(values[:, m], [0.05, 99.95]) for m in (0, 1)]
+    *_, image = axis.hist2d(
+        values[:, 0], values[:, 1], bins=60, range=ranges, cmap="viridis", norm=LogNorm(), cmin=1
     )
-    _save(figure, path)
-
-
-def _placeholder(path: Path, text: str) -> None:
-    """A plot that says why there is nothing to plot (the workflow always declares the file)."""
-    import matplotlib.pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(4, 1.5))
-    axis.text(0.5, 0.5, text, ha="center", va="center")
-    axis.set_axis_off()
+    figure.colorbar(image, ax=axis, label="outcomes per bin (log scale)")
+    axis.set(
+        xlabel="homodyne outcome, mode 0 (ħ = 2)",
+        ylabel="homodyne outcome, mode 1 (ħ = 2)",
+        aspect="equal",
+    )
+    axis.grid(False)
+    figure.suptitle(
+        f"Joint outcomes of modes 0 and 1: correlation sampled {correlation['sampled']:.4f}, "
+        f"exact {correlation['exact']:.4f}",
+        fontsize=STYLE["axes.titlesize"],
+    )
     _save(figure, path)
 
 
@@ -459,10 +723,11 @@ def _bins(values: np.ndarray) -> int:
 
 
 def _save(figure, path: Path) -> None:
+    """Write one figure at the report's resolution (its pixels are the size the HTML report
+    shows it at) and free it."""
     import matplotlib.pyplot as plt
 
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
+    figure.savefig(path, dpi=DPI, bbox_inches="tight", pad_inches=0.12)
     plt.close(figure)
 
 
@@ -470,6 +735,12 @@ def render_markdown(report: dict, plot_dir: Path, base: Path) -> str:
     """A human-readable report that explains every number it shows."""
     perf, trunc, circuit = report["performance"], report["truncation"], report["circuit"]
     rel = Path(os.path.relpath(plot_dir, base))  # links work wherever the report is opened
+    figures = report.get("figures", [])
+
+    def figure(name: str) -> list[str]:
+        """The figure's link, where the dataset has it (figures_for)."""
+        return [f"![{name}]({rel / f'{name}.png'})"] if name in figures else []
+
     sampled = perf["max_rss_mb"]
     rss = f"{perf['peak_rss_mb']:.0f} MB" + (
         f" (Snakemake's benchmark files: {sampled:.0f} MB)" if sampled is not None else ""
@@ -480,8 +751,13 @@ def render_markdown(report: dict, plot_dir: Path, base: Path) -> str:
         f"{report['n_samples']} samples ({report['n_circuits']} circuit(s)) from a "
         f"{circuit['modes']}-mode `{circuit['source']}` circuit"
         + (f" with {circuit['layers']} layers" if circuit["layers"] else "")
-        + f", cutoff {circuit['cutoff']} ({circuit['truncation']} truncation), "
-        f"{circuit['dtype']}; engine `{report['engine']}` on `{report['backend']}` "
+        + (
+            ", exact Gaussian states (no cutoff), "
+            if report["engine"] == "gaussian"
+            else f", cutoff {circuit['cutoff']} ({circuit['truncation']} truncation), "
+        )
+        + f"{circuit['dtype']}; engine `{report['engine']}` ({report['engine_reason']}) on "
+        f"`{report['backend']}` "
         f"({report['backend_reason']}), batch size {report['batch_size']}"
         + (
             f" (configured {report['configured_batch_size']}, shrunk to fit memory_budget_mb)"
@@ -490,6 +766,7 @@ def render_markdown(report: dict, plot_dir: Path, base: Path) -> str:
         )
         + f", {report['n_shards']} shard jobs. Config hash `{report['config_hash'][:16]}`.",
         "",
+        *_covers_markdown(report),
         "## Performance",
         "",
         "| quantity | value | meaning |",
@@ -525,11 +802,72 @@ def render_markdown(report: dict, plot_dir: Path, base: Path) -> str:
             f"| {_fmt(row['steady_samples_per_s'])} | {row['samples_per_s']:.1f} "
             f"| {row['peak_rss_mb']:.0f} |"
         )
-    lines += [
-        "",
-        f"![throughput]({rel / 'throughput.png'})",
-        f"![timeline]({rel / 'timeline.png'})",
-        "",
+    lines += ["", *figure("throughput"), *figure("timeline"), ""]
+    if report["engine"] == "gaussian":
+        lines += [
+            "## Truncation",
+            "",
+            "**Exact**: engine `gaussian` holds each state as its exact means and covariance: "
+            "there is no cutoff, `norm` is 1 for every sample and no output is truncated, so "
+            "there is no truncation error to measure.",
+            "",
+        ]
+    else:
+        lines += _truncation_markdown(trunc, figure("norm"))
+        lines += _convergence_markdown(report["convergence"], figure("convergence"))
+    lines += report["noise_section"]
+    if report["outputs"]:
+        lines += [
+            "## Expectation values",
+            "",
+            "Per-mode outputs over the dataset (quadratures in units of hbar = 2).",
+            "",
+            "| output | mode | mean | std | min | max |",
+            "|---|---|---|---|---|---|",
+        ]
+        for name, stats in report["outputs"].items():
+            for mode in range(len(stats["mean"])):
+                lines.append(
+                    f"| {name} | {mode} | {stats['mean'][mode]:.4f} | {stats['std'][mode]:.4f} "
+                    f"| {stats['min'][mode]:.4f} | {stats['max'][mode]:.4f} |"
+                )
+        lines += ["", *figure("outputs"), ""]
+    if report["sampling"]:
+        lines += _sampling_markdown(report["sampling"], figure("sampling") + figure("correlation"))
+    return "\n".join(lines)
+
+
+def _covers_markdown(report: dict) -> list[str]:
+    """What the report covers: the dataset's outputs, and the checks it has and has not."""
+    outputs = report.get("covered_outputs", [])
+    computed = [name for name in outputs if name not in SAMPLING_OUTPUTS]
+    sampled = [name for name in outputs if name in SAMPLING_OUTPUTS]
+    names = ", ".join(f"`{name}`" for name in computed)
+    text = f"This report covers the outputs {names}" if computed else "This report covers"
+    if sampled:
+        shots = report["sampling"]["shots"] if report["sampling"] else "?"
+        text += (
+            (" and " if computed else " ")
+            + "the sampled outcomes "
+            + ", ".join(f"`{name}`" for name in sampled)
+        )
+        text += f" ({shots} shots per sample)"
+    verdict = report["convergence"]["verdict"]
+    if verdict == "exact":
+        text += "; its states are exact Gaussian states, so nothing is truncated."
+    elif report["convergence"]["outputs"]:
+        text += f"; the convergence check measured the truncation error: {verdict}."
+    else:
+        text += (
+            "; the truncation error was not measured (`convergence.fraction: 0`), only the "
+            "probability each state keeps inside the cutoff."
+        )
+    return [text, ""]
+
+
+def _truncation_markdown(trunc: dict, figure: list[str]) -> list[str]:
+    """The truncation section of the Fock engines: how much probability the cutoff keeps."""
+    lines = [
         "## Truncation",
         "",
         "`norm` is the probability of the output state inside the Fock cutoff; 1 - norm is "
@@ -548,32 +886,15 @@ def render_markdown(report: dict, plot_dir: Path, base: Path) -> str:
     lines += [
         f"| fraction below {t} | {trunc[f'fraction_norm_below_{t}']:.4f} |" for t in NORM_THRESHOLDS
     ]
-    lines += ["", f"![norm]({rel / 'norm.png'})", ""]
-    lines += _convergence_markdown(report["convergence"], rel)
-    lines += ["## Outputs", ""]
-    if report["outputs"]:
-        lines += ["| output | mode | mean | std | min | max |", "|---|---|---|---|---|---|"]
-        for name, stats in report["outputs"].items():
-            for mode in range(len(stats["mean"])):
-                lines.append(
-                    f"| {name} | {mode} | {stats['mean'][mode]:.4f} | {stats['std'][mode]:.4f} "
-                    f"| {stats['min'][mode]:.4f} | {stats['max'][mode]:.4f} |"
-                )
-    lines += ["", f"![outputs]({rel / 'outputs.png'})", ""]
-    if report["sampling"]:
-        lines += _sampling_markdown(report["sampling"], rel)
-    return "\n".join(lines)
+    return [*lines, "", *figure, ""]
 
 
-def _convergence_markdown(convergence: dict, rel: Path) -> list[str]:
-    """The convergence section: the measured truncation error of each output."""
-    lines = ["### Convergence check", ""]
+def _convergence_markdown(convergence: dict, figure: list[str]) -> list[str]:
+    """The convergence section: the measured truncation error of each output (left out where
+    the check was switched off; the report's opening says so)."""
     if not convergence["outputs"]:
-        return lines + [
-            "Switched off (`convergence.fraction: 0`): the truncation error of this "
-            "dataset was not measured.",
-            "",
-        ]
+        return []
+    lines = ["### Convergence check", ""]
     if convergence["verdict"] == "not measurable":
         lines += [
             f"**Not measurable**: {convergence['unmeasured_samples']} of "
@@ -608,18 +929,24 @@ def _convergence_markdown(convergence: dict, rel: Path) -> list[str]:
             "Raise `circuit.cutoff` (`cvgen suggest-cutoff --config CONFIG` finds the "
             "smallest that meets the tolerance) or narrow the parameter distributions.",
         ]
-    return lines + ["", f"![convergence]({rel / 'convergence.png'})", ""]
+    return [*lines, "", *figure, ""]
 
 
-def _sampling_markdown(sampling: dict, rel: Path) -> list[str]:
+def _sampling_markdown(sampling: dict, figures: list[str]) -> list[str]:
     """The sampled-outcomes section: each sampled statistic beside its exact value."""
-    angles = ", ".join(f"{a:.4g}" for a in sampling["angles"])
+    unique = set(sampling["angles"])
+    angles = (
+        f"{sampling['angles'][0]:.4g} on every mode"
+        if len(unique) == 1
+        else ", ".join(f"{a:.4g}" for a in sampling["angles"])
+    )
     lines = [
         "## Sampled outcomes",
         "",
-        f"{sampling['shots']} joint outcomes per state (quadrature angles per mode: {angles}). "
+        f"{sampling['shots']} joint outcomes per state (quadrature angles: {angles}). "
         "Exact values are those of the same states (each renormalised inside the cutoff, as "
-        "sampled); z is the difference in standard errors of the sampled mean.",
+        "sampled, or the exact Gaussian states of engine gaussian); z is the difference in "
+        "standard errors of the sampled mean.",
         "",
     ]
     homodyne = sampling.get("homodyne")
@@ -649,6 +976,30 @@ def _sampling_markdown(sampling: dict, rel: Path) -> list[str]:
                 f"Correlation of modes 0 and 1: sampled {c['sampled']:.4f}, exact {c['exact']:.4f}"
                 f" (standard error {c['standard_error']:.4f}).",
             ]
+    heterodyne = sampling.get("heterodyne")
+    if heterodyne:
+        lines += [
+            "",
+            "Heterodyne (x, p) pairs, per mode: sampled against exact means and variances "
+            "(exact: the Husimi Q function's, Var = Var of the state + 1 at hbar = 2).",
+            "",
+            "| mode | mean x | exact | mean p | exact | z (x, p) | Var x | exact | Var p | exact |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for mode, (mean, exact, z, var, exact_var) in enumerate(
+            zip(
+                *(
+                    heterodyne[k]
+                    for k in ("sampled_mean", "exact_mean", "mean_z", "sampled_var", "exact_var")
+                ),
+                strict=True,
+            )  # fmt: skip
+        ):
+            lines.append(
+                f"| {mode} | {mean[0]:.4f} | {exact[0]:.4f} | {mean[1]:.4f} | {exact[1]:.4f} "
+                f"| {z[0]:+.2f}, {z[1]:+.2f} | {var[0]:.4f} | {exact_var[0]:.4f} "
+                f"| {var[1]:.4f} | {exact_var[1]:.4f} |"
+            )
     fock = sampling.get("fock")
     if fock:
         lines += [
@@ -664,13 +1015,16 @@ def _sampling_markdown(sampling: dict, rel: Path) -> list[str]:
                 for k in ("sampled_mean_photon", "exact_mean_photon", "total_variation")
             ]
             lines.append(f"| {mode} | " + " | ".join(_fmt(v, ".4f") for v in row) + " |")
-    lines += [
-        "",
-        f"![sampling]({rel / 'sampling.png'})",
-        f"![correlation]({rel / 'correlation.png'})",
-        "",
-    ]
-    return lines
+        if "photon_ceiling_mass" in fock:
+            lines += [
+                "",
+                f"Photon ceiling (sampling.max_photons): P(N > ceiling) = "
+                f"{fock['photon_ceiling_mass']:.2e} at most, computed exactly per state; it bounds "
+                "the total-variation distance of the photon-number samples from the exact "
+                "distribution. Total variation per mode lumps counts at or above the last "
+                "plotted photon number.",
+            ]
+    return [*lines, "", *figures, ""]
 
 
 def _fmt(value, spec: str = ".1f") -> str:

@@ -21,7 +21,7 @@ import math
 
 from cvgen.circuits import CircuitSpec, circuit_from_config
 from cvgen.config import shard_ranges
-from cvgen.memory import fitted_batch_size, job_memory_mb
+from cvgen.memory import engine_of, fitted_batch_size, job_memory_mb
 from cvgen.sizes import gate_wire_counts, gate_work
 
 # Start-up of a job on a cluster node: 3.4 s here (interpreter, TF + SF import, program build,
@@ -36,6 +36,10 @@ BATCH_OVERHEAD_S = {"compiled": 2e-3, "sf": 0.05}  # per batch call (measured ~1
 # Homodyne sampling: shots x modes x (grid x cutoff + cutoff^modes) operations per sample ran
 # at 9e9-2e10 per second (2-3 modes, 16-64 shots, 1025-2049 grid points).
 SAMPLING_RATE = 5e9
+GAUSSIAN_RATE = 1e8  # numpy row updates of small covariances: dispatch-bound
+# One mode's step of the photon-number chain at the ceiling's scale: a loose bound of the
+# measured chain (samples far below the ceiling cost orders of magnitude less).
+PHOTON_SHOT_S = 1e-6
 MARGIN = 3.0  # the time limit over the estimate: slower nodes, busy filesystems
 MIN_RUNTIME_MIN = 10
 
@@ -44,7 +48,9 @@ def seconds_per_sample(
     config: dict, circuit: CircuitSpec, batch_size: int, sampling: bool = True
 ) -> float:
     """Estimated compute seconds per sample of a generation job (engine, and sampling)."""
-    engine = config["engine"]
+    engine = engine_of(config, circuit)
+    if engine == "gaussian":
+        return gaussian_seconds_per_sample(config, circuit)
     seconds = gate_work(circuit) / ENGINE_RATE[engine] + BATCH_OVERHEAD_S[engine] / batch_size
     if engine == "sf":
         seconds += SF_OP_S * len(gate_wire_counts(circuit))
@@ -57,6 +63,19 @@ def seconds_per_sample(
     return seconds
 
 
+def gaussian_seconds_per_sample(config: dict, circuit: CircuitSpec) -> float:
+    """Engine gaussian: each op updates 2 of 2M rows and columns of the covariance, and each
+    photon-number shot costs a chain-rule pass whose cost grows with its photons (bounded by
+    sampling.max_photons); quadrature shots are a few multiply-adds per mode."""
+    ops = len(circuit.ops or ()) or circuit.modes**2
+    seconds = ops * 16 * circuit.modes / GAUSSIAN_RATE
+    outputs, shots = config["outputs"], config["sampling"]["shots"]
+    if "fock_samples" in outputs or "threshold_samples" in outputs:
+        photons = config["sampling"]["max_photons"]
+        seconds += shots * PHOTON_SHOT_S * circuit.modes * 2 ** (photons / 4)
+    return seconds
+
+
 def estimated_shard_seconds(
     config: dict, circuit: CircuitSpec | None = None, batch_size: int | None = None
 ) -> float:
@@ -66,7 +85,7 @@ def estimated_shard_seconds(
     samples = max(stop - start for start, stop in shard_ranges(config))
     seconds = STARTUP_S + samples * seconds_per_sample(config, circuit, batch_size)
     check = config["convergence"]
-    if check["fraction"] > 0:  # the truncation check re-runs a subsample at a higher cutoff
+    if check["fraction"] > 0 and engine_of(config, circuit) != "gaussian":  # re-run, higher cutoff
         rerun = min(samples, max(check["min_samples"], math.ceil(check["fraction"] * samples)))
         higher = dataclasses.replace(circuit, cutoff=circuit.cutoff + check["extra_cutoff"])
         seconds += rerun * seconds_per_sample(config, higher, batch_size, sampling=False)

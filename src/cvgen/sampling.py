@@ -1,4 +1,5 @@
-"""Measurement outcomes drawn from output kets: joint homodyne and photon-number samples.
+"""Measurement outcomes drawn from output kets: joint homodyne, heterodyne and photon-number
+samples.
 
 Expectation values are not samples. For each state this draws `shots` joint outcomes over all
 modes, as detectors would give them, with the correlations between modes intact:
@@ -12,10 +13,26 @@ modes, as detectors would give them, with the correlations between modes intact:
   each interval). Conditioning uses the Hermite functions at the drawn value itself.
   Memory per state: shots x D^(M-1) amplitudes and shots x grid densities, where SF's
   MeasureHomodyne holds D x D x 100000.
+- heterodyne: a mode's outcome is the coherent-state label alpha, distributed as the Husimi Q
+  function Q(alpha) = <alpha|rho|alpha> / pi, stored as the real pair (x, p) = (2 Re alpha,
+  2 Im alpha) (hbar = 2, so <alpha|x|alpha> = 2 Re alpha): `heterodyne` is [samples, shots,
+  modes, 2]. For a Gaussian state the pairs have means (<x>, <p>) and covariance sigma + I (the
+  vacuum's covariance I added by the measurement). Modes are chained as for homodyne, the
+  remaining modes conditioned on each drawn alpha by contracting the mode with
+  <alpha|n> = e^{-|alpha|^2/2} conj(alpha)^n / sqrt(n!). Within a mode, alpha = r e^{i theta}:
+  u = r^2 has the density e^{-u} sum_n rho_nn u^n / n!, a mixture of Gamma(n + 1) laws, whose
+  survival function sum_j T_j e^{-u} u^j / j! (T_j = sum_{n >= j} rho_nn) is inverted by
+  bisection; given r, theta has the density sum_{n,m} rho_nm r^(n+m) e^{i(m-n) theta} /
+  sqrt(n! m!), a trigonometric polynomial whose CDF is integrated term by term and inverted by
+  bisection. Both are exact to the output dtype's resolution, with no grid. Inverting the mixture
+  takes one uniform number per coordinate (drawing n, then a Gamma(n + 1) variate as a sum of
+  n + 1 exponentials, would take up to D + 1, and uniforms are drawn for SAMPLE_BLOCK samples
+  at a time). r^n / sqrt(n!) is formed in logs and scaled by its largest value, so high cutoffs
+  and large r do not overflow.
 - fock_samples: joint photon numbers by inverting the cumulative distribution of |psi|^2 over
   all D^M basis states; threshold_samples (click = at least one photon) follow from them.
 
-Both sample the truncated state renormalised (its norm is recorded separately). The uniform
+All three sample the truncated state renormalised (its norm is recorded separately). The uniform
 random numbers come from streams keyed (seed, stream, block of samples; cvgen.streams), like
 parameter drawing, so every outcome depends only on its sample's position in the dataset: not
 on sharding, batching, the engine or the array namespace (numpy or TF, cvgen.engines.backend).
@@ -30,12 +47,23 @@ import numpy as np
 
 from cvgen.conventions import HBAR, SAMPLING_OUTPUTS, complex_bytes, real_dtype
 from cvgen.engines.backend import NUMPY
-from cvgen.streams import FOCK_STREAM, HOMODYNE_STREAM, block_uniforms
+from cvgen.streams import (
+    DETECTOR_STREAM,
+    FOCK_STREAM,
+    HETERODYNE_STREAM,
+    HOMODYNE_STREAM,
+    SAMPLE_BLOCK,
+    block_uniforms,
+    row_uniforms,
+)
 
 SUBDIVISIONS = 16  # fine grid intervals per coarse bin
 QUADRATURE_NODES = 24  # Gauss-Legendre nodes per coarse bin for the exact bin probabilities
 INTERPOLATION_CHECKS = 8  # states per batch whose interpolation error is measured
 TINY = float(np.finfo(np.float32).tiny)  # floor of a conditioned state's norm
+# Heterodyne brackets span less than 2^6 (r below radius_bound, 37 at cutoff 1000; theta below
+# 2 pi): this many halvings beyond the output dtype's mantissa leave them below its resolution.
+BRACKET_BITS = 6
 # Exact per-shard summaries of the sampled distributions, and how shards combine: "mean" summaries
 # are stored as sums over the shard's samples and divided by the sample count when aggregated.
 SUMMARIES = {
@@ -44,6 +72,11 @@ SUMMARIES = {
     "homodyne_mass_error": "max",  # |1 - grid integral / trace| of any marginal
     "homodyne_interpolation_error": "max",  # linear interpolation vs exact, midpoints, relative
     "fock_marginals": "mean",  # [modes, cutoff] photon-number distribution of each mode
+    # [modes, 5] E[x_h], E[p_h], E[x_h^2], E[p_h^2], E[x_h p_h] of each mode's heterodyne pairs
+    "heterodyne_moments": "mean",
+    # engine gaussian: the largest P(N > sampling.max_photons) of any state (cvgen.gaussian)
+    "photon_ceiling_mass": "max",
+    "photon_means": "mean",  # engine gaussian: [modes] exact mean photon number of each mode
 }
 
 
@@ -61,6 +94,10 @@ class SamplingSpec:
     @property
     def homodyne(self) -> bool:
         return "homodyne" in self.outputs
+
+    @property
+    def heterodyne(self) -> bool:
+        return "heterodyne" in self.outputs
 
     @property
     def fock(self) -> bool:
@@ -114,6 +151,16 @@ def default_grid_range(cutoff: int) -> float:
     return math.sqrt(HBAR) * (math.sqrt(2 * cutoff + 1) + 5)
 
 
+def radius_bound(cutoff: int) -> float:
+    """|alpha| beyond which every Fock state n < cutoff has less than 1e-18 of its Q function.
+
+    For |n>, |alpha|^2 ~ Gamma(n + 1), so P(|alpha|^2 > n + t) = P(Poisson(n + t) <= n), which the
+    Chernoff bound puts below e^{-t} (1 + t/n)^n: under e^{-50} for t = 10 sqrt(n) + 45 at every
+    n (e^{-45} at n = 0), and the bound only falls as t grows.
+    """
+    return math.sqrt(cutoff + 10 * math.sqrt(cutoff) + 45)
+
+
 def quadrature_angles(quadratures: list, modes: int) -> tuple[float, ...]:
     """Angle phi per mode from the config's entries (`x` = 0, `p` = pi/2, or phi itself)."""
     from cvgen.errors import CvgenError
@@ -165,8 +212,16 @@ class Sampler:
     """
 
     def __init__(
-        self, spec: SamplingSpec, modes: int, cutoff: int, dtype: str, seed: int, xp=NUMPY
+        self,
+        spec: SamplingSpec,
+        modes: int,
+        cutoff: int,
+        dtype: str,
+        seed: int,
+        xp=NUMPY,
+        detector: tuple[float, float] = (1.0, 0.0),
     ):
+        self.detector = detector  # (efficiency, mean dark counts) of the photon counters
         self.spec = spec
         self.modes = modes
         self.cutoff = cutoff
@@ -192,11 +247,23 @@ class Sampler:
         # positions of a D x D matrix's diagonal in its flattened rows; of a bin's fine points
         self._diagonal = xp.asarray(n * (cutoff + 1), "int32")
         self._fine_points = xp.arange(0, SUBDIVISIONS + 1, "int32")
+        # Heterodyne: photon numbers n and log n!, both [D]; tail sums T_j = sum_{n >= j} rho_nn
+        # as a matrix [D, D]; the sums along a D x D matrix's diagonals m - n = k >= 0 [D^2, D];
+        # the harmonics k >= 1 of the angle's Fourier series [D - 1].
+        self._levels = xp.asarray(n, "float64")
+        self._log_factorials = xp.asarray([math.lgamma(k + 1) for k in n], "float64")
+        self._tails = xp.asarray(np.tril(np.ones((cutoff, cutoff))), "float64")
+        diagonals = np.subtract.outer(n, n).T.reshape(-1, 1) == n  # [n * D + m, k]: m - n == k
+        self._diagonals = xp.asarray(diagonals, "float64")
+        self._harmonics = xp.asarray(n[1:], "float64")
+        self._radius_bound = radius_bound(cutoff)
+        self._bisections = np.finfo(self.real).nmant + BRACKET_BITS  # 29 for float32, 58 float64
         self._draw = xp.function(
             self._outcomes,
             [
                 xp.spec([None] + [cutoff] * modes, dtype),
                 xp.spec([None, spec.shots, modes], "float64"),
+                xp.spec([None, spec.shots, modes, 2], "float64"),
                 xp.spec([None, spec.shots], "float64"),
             ],
         )
@@ -204,24 +271,31 @@ class Sampler:
     def sample(self, kets, start: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         """Outcomes of the kets (arrays of the sampler's namespace) of samples
         [start, start + len(kets)), and summary sums."""
-        count = int(kets.shape[0])
-        stop = start + count
-        shots, modes = self.spec.shots, self.modes
-        homodyne_u = (
-            block_uniforms(self.seed, HOMODYNE_STREAM, start, stop, (shots, modes))
-            if self.spec.homodyne
-            else np.zeros((count, shots, modes))  # unused: the kernel skips them
+        stop = start + int(kets.shape[0])
+        shots, modes, spec = self.spec.shots, self.modes, self.spec
+        arrays = self._draw(
+            kets,
+            self._uniforms(spec.homodyne, HOMODYNE_STREAM, start, stop, (shots, modes)),
+            self._uniforms(spec.heterodyne, HETERODYNE_STREAM, start, stop, (shots, modes, 2)),
+            self._uniforms(spec.fock, FOCK_STREAM, start, stop, (shots,)),
         )
-        fock_u = (
-            block_uniforms(self.seed, FOCK_STREAM, start, stop, (shots,))
-            if self.spec.fock
-            else np.zeros((count, shots))
-        )
-        arrays = self._draw(kets, homodyne_u, fock_u)
         values = {name: self.xp.numpy(array) for name, array in arrays.items()}
+        return self._finish(values, start, stop)
+
+    def _finish(self, values: dict, start: int, stop: int):
+        """The outputs and summaries from the kernel's arrays (numpy), the detector applied."""
+        if "fock_samples" in values and self.detector != (1.0, 0.0):
+            values["fock_samples"] = detected_counts(
+                values["fock_samples"], *self.detector, self.seed, start, self.cutoff
+            )
+            values["fock_marginals"] = detected_marginals(
+                values["fock_marginals"], *self.detector, self.cutoff
+            )
         outputs = {}
         if self.spec.homodyne:
             outputs["homodyne"] = values["homodyne"]
+        if self.spec.heterodyne:
+            outputs["heterodyne"] = values["heterodyne"]
         if "fock_samples" in self.spec.outputs:
             outputs["fock_samples"] = values["fock_samples"].astype(fock_dtype(self.cutoff))
         if "threshold_samples" in self.spec.outputs:
@@ -229,11 +303,20 @@ class Sampler:
         summaries = {name: values[name] for name in SUMMARIES if name in values}
         return outputs, summaries
 
-    def _outcomes(self, kets, homodyne_uniforms, fock_uniforms):
+    def _uniforms(self, used: bool, stream_number: int, start: int, stop: int, shape: tuple):
+        """The stream's uniforms for samples [start, stop), or zeros where the kernel skips them."""
+        if used:
+            return block_uniforms(self.seed, stream_number, start, stop, shape)
+        return np.zeros((stop - start, *shape))
+
+    def _outcomes(self, kets, homodyne_uniforms, heterodyne_uniforms, fock_uniforms):
         result = {}
         if self.spec.homodyne:
             result["homodyne"] = self._homodyne(kets, homodyne_uniforms)
             result.update(self._homodyne_summaries(kets))
+        if self.spec.heterodyne:
+            result["heterodyne"] = self._heterodyne(kets, heterodyne_uniforms)
+            result["heterodyne_moments"] = self._heterodyne_moments(kets)
         if self.spec.fock:
             result["fock_samples"], result["fock_marginals"] = self._fock(kets, fock_uniforms)
         return result
@@ -255,7 +338,9 @@ class Sampler:
                 outcome = xp.reshape(self._draw_quadrature(flat, fractions), [-1, shots])
             columns.append(outcome)
             if rest > 1:
-                state = self._condition(state, outcome, mode, rest)
+                hermite = _hermite_tensor(xp, xp.cast(outcome, self.real), cutoff)
+                bras = xp.cast(hermite, self.dtype) * self._mode_phases[mode]  # <x_phi|n>
+                state = self._condition(state, bras, rest)
         return xp.stack(columns, axis=2)
 
     def _quadratic_form(self, state, mode: int):
@@ -287,12 +372,11 @@ class Sampler:
         start = self.spec.grid_start + self.spec.grid_step * fine * xp.cast(bins, "float64")
         return xp.cast(start + offset, self.real)
 
-    def _condition(self, state, outcome, mode: int, rest: int):
-        """Remaining modes' states given `outcome` [B, shots], normalised: [B, shots, D, rest/D]."""
+    def _condition(self, state, bras, rest: int):
+        """Remaining modes' states [B, shots, D, rest/D], normalised, given each shot's outcome of
+        the leading mode, whose bra in the Fock basis is `bras` [B, shots, D] (any scale)."""
         xp = self.xp
-        hermite = _hermite_tensor(xp, xp.cast(outcome, self.real), self.cutoff)  # [B, shots, D]
-        coefficients = xp.cast(hermite, self.dtype) * self._mode_phases[mode]
-        projected = coefficients[:, :, None, :] @ state  # [B, shots, 1, rest]
+        projected = bras[:, :, None, :] @ state  # [B, shots, 1, rest]
         norm = xp.sqrt(xp.sum(_abs_square(xp, projected), axis=[2, 3], keepdims=True))
         projected = projected / xp.cast(xp.maximum(norm, TINY), self.dtype)
         return xp.reshape(projected, [-1, self.spec.shots, self.cutoff, rest // self.cutoff])
@@ -347,6 +431,110 @@ class Sampler:
         moment = 2 * xp.real(sum_phase * a0a1) + 2 * xp.real(difference_phase * a0dag_a1)
         return moment / norm
 
+    def _heterodyne(self, kets, uniforms):
+        """Joint outcomes [B, shots, M, 2]: each mode's alpha drawn given the alphas of the modes
+        before, as (x, p) = sqrt(2 hbar) (Re alpha, Im alpha)."""
+        xp, cutoff = self.xp, self.cutoff
+        state = xp.reshape(kets, [-1, 1, cutoff, cutoff ** (self.modes - 1)])
+        columns = []
+        for mode in range(self.modes):
+            rest = cutoff ** (self.modes - mode - 1)
+            rho = state @ xp.adjoint(state)  # [B, 1 (mode 0: shared by the shots) or shots, D, D]
+            radius = self._draw_radius(rho, uniforms[:, :, mode, 0])
+            weights = self._radial_weights(radius)
+            angle = self._draw_angle(rho, weights, uniforms[:, :, mode, 1])
+            length = math.sqrt(2 * HBAR) * radius
+            columns.append(xp.stack([length * xp.cos(angle), length * xp.sin(angle)], axis=-1))
+            if rest > 1:
+                turns = angle[..., None] * self._levels
+                # <alpha|n> = e^{-r^2/2} r^n e^{-i n theta} / sqrt(n!), up to a positive factor
+                bras = xp.complex(weights * xp.cos(turns), -weights * xp.sin(turns))
+                state = self._condition(state, xp.cast(bras, self.dtype), rest)
+        return xp.cast(xp.stack(columns, axis=2), self.real)
+
+    def _draw_radius(self, rho, uniforms):
+        """|alpha| [B, shots] for uniforms [B, shots], from density matrices [B, 1 or shots, D, D]:
+        the r at which the radial survival function sum_j T_j e^{-r^2} r^(2j) / j! / T_0 (each
+        term a Poisson probability, formed in logs) equals the uniform, found by bisection."""
+        xp, log = self.xp, self.xp.math("log")
+        diagonal = xp.real(
+            xp.take(xp.reshape(rho, [-1, xp.shape(rho)[1], self.cutoff**2]), self._diagonal, axis=2)
+        )
+        tails = xp.cast(diagonal, "float64") @ self._tails  # T_j [B, 1 or shots, D]
+        tails = _divide_no_nan(xp, tails, tails[..., :1])
+        low, high = 0.0 * uniforms, 0.0 * uniforms + self._radius_bound
+        for _ in range(self._bisections):
+            middle = 0.5 * (low + high)  # > 0, so its log is finite
+            exponents = 2 * log(middle)[..., None] * self._levels - self._log_factorials
+            poisson = xp.exp(exponents - (middle * middle)[..., None])
+            beyond = xp.sum(tails * poisson, axis=-1) > uniforms  # the root lies above middle
+            low, high = xp.where(beyond, middle, low), xp.where(beyond, high, middle)
+        return 0.5 * (low + high)
+
+    def _radial_weights(self, radius):
+        """r^n / sqrt(n!) [B, shots, D] divided by its largest entry, formed in logs so that
+        neither r^n nor n! overflows."""
+        xp = self.xp
+        logs = xp.math("log")(radius)[..., None] * self._levels - 0.5 * self._log_factorials
+        return xp.exp(logs - xp.max(logs, axis=-1, keepdims=True))
+
+    def _draw_angle(self, rho, weights, uniforms):
+        """theta [B, shots] in [0, 2 pi) given |alpha| (its `weights` [B, shots, D]), for uniforms
+        [B, shots], from density matrices [B, 1 or shots, D, D].
+
+        The density sum_{n,m} rho_nm w_n w_m e^{i(m-n) theta} is c_0 + 2 sum_{k>=1} Re(c_k
+        e^{ik theta}) with c_k = a_k + i b_k = sum_n rho_{n,n+k} w_n w_{n+k}; its integral from 0
+        is c_0 theta + 2 sum_k (a_k sin(k theta) + b_k (cos(k theta) - 1)) / k, inverted by
+        bisection at the uniform times its total 2 pi c_0.
+        """
+        xp, cutoff, shots = self.xp, self.cutoff, self.spec.shots
+        products = weights[..., :, None] * weights[..., None, :]  # [B, shots, D, D]
+        flat = [-1, cutoff * cutoff]
+        real = xp.reshape(xp.cast(xp.real(rho), "float64") * products, flat) @ self._diagonals
+        imag = xp.reshape(xp.cast(xp.imag(rho), "float64") * products, flat) @ self._diagonals
+        real, imag = xp.reshape(real, [-1, shots, cutoff]), xp.reshape(imag, [-1, shots, cutoff])
+        constant = real[..., 0]
+        sines, cosines = 2 * real[..., 1:] / self._harmonics, 2 * imag[..., 1:] / self._harmonics
+        target = uniforms * (2 * math.pi) * constant
+        low, high = 0.0 * uniforms, 0.0 * uniforms + 2 * math.pi
+        for _ in range(self._bisections):
+            middle = 0.5 * (low + high)
+            turns = middle[..., None] * self._harmonics
+            waves = sines * xp.sin(turns) + cosines * (xp.cos(turns) - 1)
+            below = constant * middle + xp.sum(waves, axis=-1) < target  # the root lies above
+            low, high = xp.where(below, middle, low), xp.where(below, high, middle)
+        return 0.5 * (low + high)
+
+    def _heterodyne_moments(self, kets):
+        """Per mode [M, 5], summed over the batch: E[x_h], E[p_h], E[x_h^2], E[p_h^2], E[x_h p_h]
+        of each normalised state, exactly.
+
+        The Q function's moments are anti-normally ordered: E[alpha^k conj(alpha)^l] =
+        <a^k a^dag^l>. With x_h = sqrt(hbar/2) (alpha + conj(alpha)) and p_h = -i sqrt(hbar/2)
+        (alpha - conj(alpha)): E[x_h] = sqrt(2 hbar) Re<a> = <x>, E[p_h] = <p>,
+        E[x_h^2] = hbar (Re<a^2> + <n> + 1) = <x^2> + hbar/2, E[p_h^2] = hbar (-Re<a^2> + <n> + 1)
+        = <p^2> + hbar/2, E[x_h p_h] = hbar Im<a^2> = <(xp + px)/2>.
+        """
+        xp, dtype = self.xp, self.dtype
+        axes = list(range(1, len(xp.shape(kets))))
+        norm = xp.sum(_abs_square(xp, kets), axis=axes)
+        per_mode = []
+        for mode in range(self.modes):
+            lowered = _lower(xp, kets, mode, dtype)
+            twice = _lower(xp, lowered, mode, dtype)
+            a = xp.sum(xp.conj(kets) * lowered, axis=axes) / xp.cast(norm, dtype)
+            a2 = xp.sum(xp.conj(kets) * twice, axis=axes) / xp.cast(norm, dtype)
+            photons = xp.sum(_abs_square(xp, lowered), axis=axes) / norm
+            moments = [
+                math.sqrt(2 * HBAR) * xp.real(a),
+                math.sqrt(2 * HBAR) * xp.imag(a),
+                HBAR * (xp.real(a2) + photons + 1),
+                HBAR * (photons + 1 - xp.real(a2)),
+                HBAR * xp.imag(a2),
+            ]
+            per_mode.append(xp.sum(xp.stack(moments, axis=1), axis=0))
+        return xp.stack(per_mode)
+
     def _fock(self, kets, uniforms):
         """Joint photon numbers [B, shots, M] by inverse CDF over all D^M basis states, and the
         per-mode photon-number distributions summed over the batch [M, D]."""
@@ -365,13 +553,106 @@ class Sampler:
         return xp.stack(digits, axis=2), xp.stack(marginals)
 
 
+class TrajectorySampler(Sampler):
+    """Outcomes of a lossy circuit: one shot from each of a sample's `spec.shots` independent
+    quantum-jump trajectories (cvgen.engines.noisy), so shots are independent draws from rho.
+
+    The kets come sample-major ([B * shots, D, ..., D]); each is sampled once by the pure-state
+    kernel, with the uniforms of its sample's position and shot (the same streams as for pure
+    states). Summaries are each trajectory's exact distribution averaged over its sample's
+    trajectories: an unbiased estimate of rho's, to compare the sampled outcomes with.
+    """
+
+    def __init__(
+        self,
+        spec: SamplingSpec,
+        modes: int,
+        cutoff: int,
+        dtype: str,
+        seed: int,
+        xp=NUMPY,
+        detector: tuple[float, float] = (1.0, 0.0),
+    ):
+        self.shots = spec.shots
+        single = SamplingSpec(**{**spec.__dict__, "shots": 1})
+        super().__init__(single, modes, cutoff, dtype, seed, xp, detector)
+
+    def sample(self, kets, start: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        count = int(kets.shape[0]) // self.shots
+        stop, shots, modes, spec = start + count, self.shots, self.modes, self.spec
+
+        def uniforms(used: bool, stream_number: int, shape: tuple):
+            values = self._uniforms(used, stream_number, start, stop, (shots, *shape))
+            return values.reshape(count * shots, 1, *shape)
+
+        arrays = self._draw(
+            kets,
+            uniforms(spec.homodyne, HOMODYNE_STREAM, (modes,)),
+            uniforms(spec.heterodyne, HETERODYNE_STREAM, (modes, 2)),
+            uniforms(spec.fock, FOCK_STREAM, ()),
+        )
+        values = {name: self.xp.numpy(array) for name, array in arrays.items()}
+        for name in ("homodyne", "heterodyne", "fock_samples"):
+            if name in values:
+                values[name] = values[name].reshape(count, shots, *values[name].shape[2:])
+        for name in values:
+            if SUMMARIES.get(name) == "mean":
+                values[name] = values[name] / shots
+        return self._finish(values, start, stop)
+
+
+def detected_counts(
+    fock, efficiency: float, dark_counts: float, seed: int, start: int, cutoff: int
+) -> np.ndarray:
+    """Photon numbers [B, shots, M] as imperfect detectors report them: each thinned
+    binomially by `efficiency` (a LossChannel before the detector), plus Poisson(dark_counts)
+    dark counts, capped at cutoff - 1; uniforms keyed on the samples' positions."""
+    count, shots, modes = fock.shape
+    rows = np.arange(start, start + count)
+    uniforms = row_uniforms(seed, DETECTOR_STREAM, rows, shots * modes * 2)
+    uniforms = uniforms.reshape(count, shots, modes, 2)
+    binomial = np.cumsum(_binomial_pmf(cutoff, efficiency), axis=1)  # [n, m]: P(<= m | n)
+    detected = np.sum(binomial[fock.astype(np.int64)] < uniforms[..., :1], axis=-1)
+    dark = np.sum(np.cumsum(_poisson_pmf(cutoff, dark_counts)) < uniforms[..., 1:], axis=-1)
+    return np.minimum(detected + dark, cutoff - 1).astype(fock.dtype)
+
+
+def detected_marginals(marginals, efficiency: float, dark_counts: float, cutoff: int):
+    """Photon-number marginals [M, D] after the detector model of `detected_counts`."""
+    thinned = marginals @ _binomial_pmf(cutoff, efficiency)
+    poisson = _poisson_pmf(cutoff, dark_counts)
+    out = np.zeros_like(thinned)
+    for shift in range(cutoff):
+        out[:, shift:] += poisson[shift] * thinned[:, : cutoff - shift]
+    out[:, -1] += thinned.sum(axis=1) - out.sum(axis=1)  # counts above the cap
+    return out
+
+
+def _binomial_pmf(cutoff: int, efficiency: float) -> np.ndarray:
+    """[n, m]: P(m of n photons detected) = C(n, m) eta^m (1 - eta)^(n - m)."""
+    pmf = np.zeros((cutoff, cutoff))
+    for n in range(cutoff):
+        for m in range(n + 1):
+            pmf[n, m] = math.comb(n, m) * efficiency**m * (1 - efficiency) ** (n - m)
+    return pmf
+
+
+def _poisson_pmf(cutoff: int, mean: float) -> np.ndarray:
+    """P(j dark counts), j < cutoff."""
+    return np.array([math.exp(-mean) * mean**j / math.factorial(j) for j in range(cutoff)])
+
+
 def batch_bytes(spec: SamplingSpec, modes: int, cutoff: int, dtype: str, batch: int) -> int:
     """Bytes of the arrays the sampler holds at once for one batch (its memory estimate).
 
     Homodyne, per shot: the conditioned states (3 copies of D^(M-1)), reduced density matrices
     and quadratic forms (D x D), four float64 arrays over the coarse bins, and the Hermite
     functions and densities at one bin's fine points; per state: the kets transposed for each
-    mode's summary. Fock: four float64 copies of |psi|^2 per state.
+    mode's summary. Heterodyne, per shot: the conditioned states (3 copies), the density matrix,
+    three float64 D x D arrays (its real or imaginary part, the weight products, their product)
+    and the bisections' [D] terms; per state: the kets lowered twice for the moments; and its
+    uniforms, two blocks of SAMPLE_BLOCK samples whatever the batch (a block is drawn whole).
+    Fock: four float64 copies of |psi|^2 per state.
     """
     amplitude = complex_bytes(dtype)
     total = 0
@@ -379,6 +660,11 @@ def batch_bytes(spec: SamplingSpec, modes: int, cutoff: int, dtype: str, batch: 
         per_shot = (3 * cutoff ** (modes - 1) + 3 * cutoff**2) * amplitude
         per_shot += 4 * spec.bins * 8 + (SUBDIVISIONS + 1) * (2 * cutoff + 3) * 8
         total += batch * (spec.shots * per_shot + 2 * cutoff**modes * amplitude)
+    if spec.heterodyne:
+        per_shot = (3 * cutoff ** (modes - 1) + cutoff**2) * amplitude
+        per_shot += 3 * cutoff**2 * 8 + 8 * cutoff * 8
+        total += batch * (spec.shots * per_shot + 4 * cutoff**modes * amplitude)
+        total += 2 * SAMPLE_BLOCK * spec.shots * modes * 2 * 8
     if spec.fock:
         total += batch * 4 * cutoff**modes * 8
     return total
@@ -388,6 +674,7 @@ def row_bytes(spec: SamplingSpec, modes: int, cutoff: int, dtype: str) -> int:
     """Bytes of one sample's sampled outputs."""
     widths = {
         "homodyne": complex_bytes(dtype) // 2,
+        "heterodyne": complex_bytes(dtype),  # two reals per mode
         "fock_samples": np.dtype(fock_dtype(cutoff)).itemsize,
         "threshold_samples": 1,
     }
@@ -400,6 +687,8 @@ def summary_names(outputs: list[str], modes: int) -> list[str]:
     if "homodyne" in outputs:
         names += ["homodyne_density", "homodyne_mass_error", "homodyne_interpolation_error"]
         names += ["homodyne_pair_moment"] if modes >= 2 else []
+    if "heterodyne" in outputs:
+        names.append("heterodyne_moments")
     if "fock_samples" in outputs or "threshold_samples" in outputs:
         names.append("fock_marginals")
     return names

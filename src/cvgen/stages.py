@@ -21,7 +21,7 @@ from cvgen.params import draw_plan_parameters
 from cvgen.plan import DatasetPlan, build_plan
 from cvgen.provenance import provenance_attrs
 from cvgen.records import ShardRun
-from cvgen.sampling import Sampler, combine_summaries
+from cvgen.sampling import Sampler, TrajectorySampler, combine_summaries
 from cvgen.shards import ParamsFile, Shard, read_params_file, write_params_file, write_shard
 
 log = logging.getLogger(__name__)
@@ -35,8 +35,8 @@ def prepare_params(config: dict, output: str | Path) -> ParamsFile:
     """Build the dataset plan, compile its circuit to the op list (SF parses and decomposes a
     Blackbird script here, once) and draw every free-parameter value: write params.h5."""
     plan = build_plan(config)
-    if plan.engine == "compiled":
-        plan = plan.with_circuit(compile_circuit(plan.circuit))
+    if plan.engine in ("compiled", "gaussian"):
+        plan = plan.with_circuit(compile_circuit(plan.circuit, plan.engine))
     drawn = draw_plan_parameters(plan)
     params = ParamsFile(plan, drawn)
     write_params_file(output, params, provenance_attrs())
@@ -74,12 +74,11 @@ def generate_shard(params_path: str | Path, index: int, output: str | Path, thre
         plan.computed_outputs,
         plan.backend,
         threads,
+        plan.noise,
+        plan.seed,
+        plan.sampling.shots if plan.sampling else 0,
     )
-    circuit = plan.circuit
-    xp = namespace(plan.backend, threads)
-    sampler = plan.sampling and Sampler(
-        plan.sampling, circuit.modes, circuit.cutoff, circuit.dtype, plan.seed, xp
-    )
+    sampler = plan.sampling and make_sampler(plan, namespace(plan.backend, threads))
     startup_s = time.time() - process_start
     log.info(
         "shard %d: samples [%d, %d), %s (%s), batch %d, %d threads; start-up %.2f s "
@@ -93,6 +92,7 @@ def generate_shard(params_path: str | Path, index: int, output: str | Path, thre
     truncated = check_truncation(outputs["norm"], start, plan)
     if sampler:
         check_grid(summaries)
+        check_photon_ceiling(summaries, plan)
     clock = time.perf_counter()
     check = check_shard(plan, engine, params.drawn, outputs, start, stop)
     if check:
@@ -147,6 +147,24 @@ def generate_shard(params_path: str | Path, index: int, output: str | Path, thre
     return shard
 
 
+def make_sampler(plan: DatasetPlan, xp):
+    """The sampler of the plan's engine: exact normal draws and the photon-number chain for
+    Gaussian states, the chain rule over Fock-basis kets otherwise."""
+    circuit = plan.circuit
+    if plan.engine == "gaussian":
+        from cvgen.gaussian.outcomes import GaussianSampler
+
+        return GaussianSampler(
+            plan.sampling, circuit.modes, circuit.cutoff, circuit.dtype, plan.seed, plan.max_photons
+        )
+    noise = plan.noise
+    detector = (noise.efficiency, noise.dark_counts) if noise else (1.0, 0.0)
+    sampler = TrajectorySampler if noise and noise.channels else Sampler
+    return sampler(
+        plan.sampling, circuit.modes, circuit.cutoff, circuit.dtype, plan.seed, xp, detector
+    )
+
+
 def _import_backend(plan: DatasetPlan, threads: int) -> float:
     """Import what the job's backend needs (TF; SF for engine sf), timed: start-up's big part."""
     if plan.backend != "tensorflow":
@@ -176,13 +194,14 @@ def _simulate(engine, sampler, params: ParamsFile, rows: tuple[int, int], index:
     for batch_start in range(start, stop, batch_size):
         batch_stop = min(batch_start + batch_size, stop)
         args = params.drawn.batch_args(batch_start, batch_stop)
+        rows = row_keys(engine, np.arange(batch_start, batch_stop))
         if sampler:
-            kets, values = engine.evaluate(args, batch_stop - batch_start)
+            kets, values = engine.evaluate(args, batch_stop - batch_start, **rows)
             samples, batch_summaries = sampler.sample(kets, batch_start)
             values.update(samples)
             summaries = combine_summaries(summaries, batch_summaries)
         else:
-            values = engine.observables(args, batch_stop - batch_start)
+            values = engine.observables(args, batch_stop - batch_start, **rows)
         check_finite(values, batch_start, batch_stop, params.plan.circuit.dtype, args)
         batches.append(values)
         if batch_start == start:
@@ -192,6 +211,12 @@ def _simulate(engine, sampler, params: ParamsFile, rows: tuple[int, int], index:
         log.info("shard %d: %d/%d samples, %.1f samples/s", index, done, stop - start, rate)
     outputs = {name: np.concatenate([b[name] for b in batches]) for name in batches[0]}
     return outputs, summaries, first_batch_s, time.perf_counter() - clock
+
+
+def row_keys(engine, rows: np.ndarray) -> dict:
+    """The samples' dataset rows for engines whose draws are keyed on them (the noisy engine's
+    trajectories), as keyword arguments of evaluate/observables; nothing for the others."""
+    return {"rows": rows} if getattr(engine, "keyed_by_row", False) else {}
 
 
 def check_truncation(norm: np.ndarray, start: int, plan: DatasetPlan) -> int:
@@ -226,6 +251,22 @@ def check_grid(summaries: dict[str, np.ndarray]) -> None:
             "linear interpolation between homodyne grid points is off by up to %.2e of a "
             "density's peak; raise sampling.homodyne.grid_points",
             coarse,
+        )
+
+
+def check_photon_ceiling(summaries: dict[str, np.ndarray], plan: DatasetPlan) -> None:
+    """Warn (or fail, with on_truncation: fail) when the photon ceiling of the Gaussian engine's
+    photon-number samples cuts off more than 1 - norm_threshold of a state's probability."""
+    if "photon_ceiling_mass" not in summaries:
+        return
+    mass = float(summaries["photon_ceiling_mass"])
+    if mass > 1 - plan.norm_threshold:
+        warn_or_fail(
+            plan,
+            f"P(N > sampling.max_photons = {plan.max_photons}) is {mass:.3g} for some states, "
+            f"more than 1 - norm_threshold ({1 - plan.norm_threshold:.3g}): photon-number samples "
+            f"above the ceiling are not drawn (total-variation distance up to {mass:.3g}); raise "
+            f"sampling.max_photons (the cost of a sample grows exponentially with its photons)",
         )
 
 

@@ -15,13 +15,20 @@ import numpy as np
 __all__ = [
     "CONVERGENCE_STREAM",
     "FOCK_STREAM",
+    "HETERODYNE_STREAM",
     "HOMODYNE_STREAM",
+    "GAUSSIAN_STREAM",
     "PER_CIRCUIT_STREAM",
     "PER_SAMPLE_STREAM",
     "SAMPLE_BLOCK",
+    "SPLIT_STREAM",
+    "TEMPLATE_STREAM",
+    "TRAJECTORY_STREAM",
+    "DETECTOR_STREAM",
     "block_uniforms",
     "keyed",
     "name_key",
+    "row_uniforms",
     "stream",
 ]
 
@@ -31,6 +38,12 @@ PER_SAMPLE_STREAM = 1  # per-sample parameter values
 HOMODYNE_STREAM = 2  # homodyne outcomes
 FOCK_STREAM = 3  # photon-number outcomes
 CONVERGENCE_STREAM = 4  # which samples the truncation check re-runs
+HETERODYNE_STREAM = 5  # heterodyne outcomes
+GAUSSIAN_STREAM = 6  # the Gaussian engine's normal draws and photon-number chain
+TEMPLATE_STREAM = 7  # random circuits of templates (the GBS template's interferometer)
+SPLIT_STREAM = 8  # which part of a train/val/test split each circuit falls in
+TRAJECTORY_STREAM = 9  # quantum-jump draws of the Fock engines' channels (cvgen.engines.noisy)
+DETECTOR_STREAM = 10  # detector inefficiency and dark counts of photon-counting outcomes
 
 
 def keyed(seed: int, *key: int) -> np.random.Generator:
@@ -61,3 +74,17 @@ def block_uniforms(seed: int, stream_number: int, start: int, stop: int, shape: 
     ]
     offset = start - first * SAMPLE_BLOCK
     return np.concatenate(blocks)[offset : offset + stop - start]
+
+
+def row_uniforms(seed: int, stream_number: int, rows: np.ndarray, size: int, *key: int):
+    """Uniform numbers [len(rows), size] for the dataset samples `rows` (any indices), from
+    streams keyed (seed, stream, *key, block of SAMPLE_BLOCK samples): a sample's numbers depend
+    only on its position and `key`, not on which samples are drawn with it."""
+    rows = np.asarray(rows, dtype=np.int64)
+    out = np.empty((len(rows), size))
+    blocks = rows // SAMPLE_BLOCK
+    for block in np.unique(blocks):
+        inside = blocks == block
+        values = keyed(seed, stream_number, *key, int(block)).random((SAMPLE_BLOCK, size))
+        out[inside] = values[rows[inside] - block * SAMPLE_BLOCK]
+    return out

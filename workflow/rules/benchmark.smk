@@ -1,4 +1,6 @@
 rule benchmark_engines:
+    """The engines benchmark (cvgen.bench.engines), run only when asked for by name:
+    results/benchmarks/engines.{json,md,png}. No wildcards."""
     output:
         json="results/benchmarks/engines.json",
         markdown="results/benchmarks/engines.md",

@@ -6,8 +6,11 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 
 # Every job (local, conda or cluster) imports the cvgen library from this checkout, so the
-# code that runs always matches the workflow that calls it.
-LIBRARY = str(Path(workflow.basedir) / "src")
+# code that runs always matches the workflow that calls it. Found from this file, not from the
+# main Snakefile: used as a module, the main Snakefile is the deploying project's.
+LIBRARY = str(
+    Path(workflow.current_basedir.get_path_or_uri(secret_free=True)).parents[1] / "src"
+)
 sys.path.insert(0, LIBRARY)
 os.environ["PYTHONPATH"] = os.pathsep.join(
     filter(None, [LIBRARY, os.environ.get("PYTHONPATH")])
@@ -25,6 +28,7 @@ envvars:
 
 from cvgen.errors import CvgenError
 from cvgen.plan import build_plan
+from cvgen.report import FIGURES, figures_for
 
 # The plan: the config validated (schema, defaults, cross-key checks) and every fact derived
 # from it once (shards, backend, batch size, memory, time limit, threads); see cvgen.plan.
@@ -52,3 +56,16 @@ def shard_mem_mb(wildcards, attempt):
 def shard_runtime(wildcards, attempt):
     """Time limit of one generation job in minutes (Slurm --time), more on a retry."""
     return PLAN.runtime_minutes * attempt
+
+
+def report_figures():
+    """The report's figures this dataset draws (cvgen.report.figures_for), each registered
+    with its caption and category for `snakemake --report`."""
+    return {
+        name: report(
+            f"{RESULTS}/report/{name}.png",
+            caption=f"../report/{name}.rst",
+            category=FIGURES[name],
+        )
+        for name in figures_for(PLAN)
+    }

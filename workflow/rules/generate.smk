@@ -1,11 +1,15 @@
 rule generate_shard:
+    """Simulate shard {shard} (wildcard `shard`: the shard index, 0 to the number of shards
+    minus one, from the plan's shard ranges) in batches, in one process: its outputs, inputs,
+    timings and convergence check in shards/{shard}.h5, its SHA-256 next to it (.sha256).
+    """
     input:
         params=f"{RESULTS}/params.h5",
     output:
-        shard=f"{RESULTS}/shards/{{shard}}.h5",
+        shard=ensure(f"{RESULTS}/shards/{{shard}}.h5", non_empty=True),
         # The shard's SHA-256, written by cvgen.shards.write_shard right after the shard and
         # checked by aggregate: a shard without it is generated again when aggregate runs.
-        sha256=f"{RESULTS}/shards/{{shard}}.h5.sha256",
+        sha256=ensure(f"{RESULTS}/shards/{{shard}}.h5.sha256", non_empty=True),
     log:
         f"{RESULTS}/logs/generate/{{shard}}.log",
     benchmark:

@@ -1,8 +1,10 @@
 rule prepare_params:
+    """Validate the config, compile the circuit once to cvgen's op list and draw every
+    parameter value: results/{dataset}/params.h5. No wildcards."""
     input:
         circuit_files,
     output:
-        params=f"{RESULTS}/params.h5",
+        params=ensure(f"{RESULTS}/params.h5", non_empty=True),
     log:
         f"{RESULTS}/logs/prepare_params.log",
     conda:

@@ -50,6 +50,8 @@ def choose_backend(
     """The backend a job of `samples` samples runs on, and why (recorded in shards and report)."""
     if engine == "sf":
         return "tensorflow", "engine sf runs on Strawberry Fields' TF backend"
+    if engine == "gaussian":
+        return "numpy", "engine gaussian runs on numpy (photon counting compiled with numba)"
     if requested != "auto":
         return requested, f"backend: {requested} in the config"
     work, steps = gate_work(circuit), len(gate_wire_counts(circuit))

@@ -93,6 +93,15 @@ class PerModeTruncation:
     def observables(self, state, outputs) -> dict:
         return ket_observables(self.xp, self.kets(state), outputs)
 
+    def marginal(self, state, wire: int, after: int | None = None):
+        """Photon-number probabilities of mode `wire`, [B, D] (the truncated state's; the
+        layout does not change between steps, so `after` is not needed)."""
+        xp = self.xp
+        probs = xp.real(state * xp.conj(state))
+        others = [axis for axis in range(self.modes) if axis != wire]
+        marginal = xp.sum(probs, axis=others) if others else probs
+        return xp.transpose(marginal, [1, 0])
+
     def kets(self, state):
         """The batch-first kets [B, D, ..., D]."""
         return self.xp.transpose(state, [self.modes, *range(self.modes)])

@@ -145,7 +145,8 @@ class TotalPhotonTruncation:
         self.steps, self.modes, self.cutoff = steps, modes, cutoff
         self.batch_size, self.dtype, self.xp = batch_size, dtype, xp
         self.basis = basis_states(modes, cutoff)
-        self.plans, self._compact_rows = _plan_steps(steps, self.basis, cutoff, batch_size)
+        self.plans, self._layouts = _plan_steps(steps, self.basis, cutoff, batch_size)
+        self._compact_rows = self._layouts[-1]
         # For every state of the box, its position in the compact basis (len(basis) if dropped).
         self._compact_of_box = np.full(cutoff**modes, len(self.basis))
         self._compact_of_box[box_index(self.basis, cutoff)] = np.arange(len(self.basis))
@@ -184,6 +185,16 @@ class TotalPhotonTruncation:
         xp = self.xp
         box = self._to_box(xp.transpose(self._compact(state), [1, 0]))
         return xp.reshape(box, [-1] + [self.cutoff] * self.modes)
+
+    def marginal(self, state, wire: int, after: int | None = None):
+        """Photon-number probabilities of mode `wire`, [B, N] (the kept state's), of the state
+        as it is after step `after` (-1: the initial state; None: after the last step)."""
+        xp = self.xp
+        rows = self._layouts[-1 if after is None else after + 1]
+        compact = xp.take(state, rows, axis=0)
+        probs = xp.real(compact * xp.conj(compact))  # [basis_size, B]
+        levels = np.arange(self.cutoff)[:, None] == self.basis[None, :, wire]
+        return xp.transpose(xp.asarray(levels, real_dtype(self.dtype)) @ probs, [1, 0])
 
     def observables(self, state, outputs) -> dict:
         """The outputs of cvgen.engines.observables, computed on the compact state."""
@@ -252,9 +263,11 @@ def _lowering_tables(basis: np.ndarray, n_total: int) -> tuple[np.ndarray, np.nd
 def _plan_steps(steps: list, basis: np.ndarray, n_total: int, batch_size: int):
     """Every step's plan, chaining layouts: each gather reads the previous step's rows.
 
-    Returns the plans and the rows of the final layout holding the compact basis in order.
+    Returns the plans and, for the initial state and after every step, the rows of that
+    layout holding the compact basis in order (the last: the final layout's).
     """
     row_of = np.arange(len(basis))  # the row of each basis state in the current layout
+    layouts = [row_of]
     state_at = np.arange(len(basis) + 1)  # the basis state at each row (-1: none)
     state_at[-1] = -1
     plans = []
@@ -264,6 +277,7 @@ def _plan_steps(steps: list, basis: np.ndarray, n_total: int, batch_size: int):
             local = basis[np.maximum(state_at, 0)][:, list(step.wires)]
             phase_index = local @ (n_total ** np.arange(len(step.wires) - 1, -1, -1))
             plans.append(Plan(step, [], [], phase_index))
+            layouts.append(row_of)
             continue
         buckets = _buckets(step.action, step.wires, basis, n_total, batch_size)
         gathers = [
@@ -274,7 +288,8 @@ def _plan_steps(steps: list, basis: np.ndarray, n_total: int, batch_size: int):
         kept = state_at >= 0
         row_of = np.empty(len(basis), dtype=np.int64)
         row_of[state_at[kept]] = np.flatnonzero(kept)
-    return plans, row_of
+        layouts.append(row_of)
+    return plans, layouts
 
 
 def _chains(action: str, wires: tuple[int, ...], basis: np.ndarray, n_total: int):

@@ -1,0 +1,193 @@
+"""The exact Gaussian engine: means and covariances of every sample, batched, no truncation.
+
+A circuit of Gaussian ops (cvgen.program.GAUSSIAN_OPS) keeps Gaussian states Gaussian, so a
+sample's state is its means [2M] and covariance [2M, 2M] (xxpp, hbar = 2; cvgen.gaussian.
+symplectic states the conventions): memory 4M^2 numbers per sample instead of D^M amplitudes,
+and every output exact. Ops apply to the rows and columns of the modes they act on, for the
+whole batch at once; an op whose arguments are constants is built once, in __init__. Samples
+whose parameter values are equal (a GBS circuit without free parameters: all of them) are
+simulated once per batch.
+
+Outputs: quad_x, quad_p (the means), mean_photon ((Var x + Var p + <x>^2 + <p>^2)/4 - 1/2),
+means, cov, norm (1: nothing is truncated) and fock_probs at the circuit's cutoff (from
+thewalrus's hafnian-based probabilities; small circuits only, the plan refuses large ones).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cvgen.circuits import CircuitSpec
+from cvgen.conventions import COMPUTED_OUTPUTS, real_dtype
+from cvgen.gaussian import symplectic
+from cvgen.program import evaluate, names_in
+
+__all__ = ["MAX_FOCK_PROBS", "GaussianEngine", "fock_probabilities", "gaussian_values"]
+
+# Most basis states fock_probs may list for the Gaussian engine: each is a (loop) hafnian,
+# ~3 ms apiece with thewalrus (its batched routine fails on NumPy 2), so a state of 1024 takes
+# ~3 s; larger circuits sample photon numbers instead (fock_samples).
+MAX_FOCK_PROBS = 1024
+
+# Op name -> (kind, function of the op's arguments). Kinds: "gate" returns S, "shift" a means
+# shift, "prepare" (means, cov) of the modes it resets, "channel" (X, Y).
+OPS = {
+    "Dgate": ("shift", symplectic.displacement),
+    "Xgate": ("shift", lambda x: np.stack(np.broadcast_arrays(x, 0.0), -1).astype(float)),
+    "Zgate": ("shift", lambda p: np.stack(np.broadcast_arrays(0.0, p), -1).astype(float)),
+    "Sgate": ("gate", symplectic.squeezing),
+    "Rgate": ("gate", symplectic.rotation),
+    "Pgate": ("gate", symplectic.quadratic_phase),
+    "Fouriergate": ("gate", symplectic.rotation),  # SF stores its angle pi/2
+    "BSgate": ("gate", symplectic.beamsplitter),
+    "MZgate": ("gate", symplectic.mach_zehnder),
+    "S2gate": ("gate", symplectic.two_mode_squeezing),
+    "CXgate": ("gate", symplectic.controlled_x),
+    "CZgate": ("gate", symplectic.controlled_phase),
+    "Interferometer": ("gate", symplectic.passive),
+    "GaussianTransform": ("gate", lambda s: np.asarray(s).real),
+    "Vacuum": ("prepare", lambda: symplectic.thermal(0.0)),
+    "Coherent": ("prepare", symplectic.coherent),
+    "Squeezed": ("prepare", symplectic.squeezed),
+    "DisplacedSqueezed": ("prepare", symplectic.displaced_squeezed),
+    "Thermal": ("prepare", symplectic.thermal),
+    "LossChannel": ("channel", symplectic.loss),
+    "ThermalLossChannel": ("channel", symplectic.thermal_loss),
+    "PassiveChannel": ("channel", symplectic.passive_channel),
+}
+
+
+class GaussianEngine:
+    """Runs an op list of Gaussian ops on batches of samples (engine `gaussian`)."""
+
+    name = "gaussian"
+
+    def __init__(
+        self,
+        circuit: CircuitSpec,
+        batch_size: int,
+        shared_names=(),
+        outputs=COMPUTED_OUTPUTS,
+    ):
+        if circuit.ops is None:
+            raise ValueError("the Gaussian engine needs the circuit's op list (compile_circuit)")
+        self.circuit = circuit
+        self.modes = circuit.modes
+        self.batch_size = batch_size
+        self.outputs = tuple(outputs)
+        self.trace_s = 0.0
+        self._steps = [self._step(op) for op in circuit.ops]
+        self._names = sorted(set().union(*(n for *_, n in self._steps)) if self._steps else ())
+
+    @property
+    def backend(self) -> str:
+        return "numpy"
+
+    def _step(self, op):
+        """(kind, function, modes, argument trees, constant value or None, parameter names)."""
+        kind, function = OPS[op.name]
+        names = frozenset().union(*(names_in(arg) for arg in op.args))
+        constant = None if names else function(*(evaluate(a, {}, np) for a in op.args))
+        return kind, function, op.wires, op.args, constant, names
+
+    def states(self, args: dict[str, np.ndarray], count: int) -> tuple[np.ndarray, np.ndarray]:
+        """Means [count, 2M] and covariances [count, 2M, 2M] (float64) of the samples."""
+        if self._names:
+            table = np.stack([np.asarray(args[n][:count], np.float64) for n in self._names], 1)
+            rows, inverse = np.unique(table, axis=0, return_inverse=True)
+            values = {name: rows[:, i] for i, name in enumerate(self._names)}
+        else:
+            rows, inverse, values = np.zeros((1, 0)), np.zeros(count, dtype=int), {}
+        means, cov = self._run(values, len(rows))
+        return means[inverse.reshape(-1)], cov[inverse.reshape(-1)]
+
+    def _run(self, values: dict[str, np.ndarray], batch: int):
+        modes = self.modes
+        means = np.zeros((batch, 2 * modes))
+        cov = np.broadcast_to(np.eye(2 * modes), (batch, 2 * modes, 2 * modes)).copy()
+        for kind, function, wires, trees, constant, _ in self._steps:
+            if constant is None:
+                result = function(*(evaluate(tree, values, np) for tree in trees))
+            else:
+                result = constant
+            index = np.array(list(wires) + [w + modes for w in wires])
+            if kind == "shift":
+                means[:, index] += result
+            elif kind == "gate":
+                means[:, index] = np.einsum("...ij,...j->...i", result, means[:, index])
+                cov[:, index, :] = result @ cov[:, index, :]
+                cov[:, :, index] = cov[:, :, index] @ np.swapaxes(result, -1, -2)
+            elif kind == "prepare":
+                prepared_means, prepared_cov = result
+                means[:, index] = prepared_means
+                cov[:, index, :] = 0.0
+                cov[:, :, index] = 0.0
+                cov[:, index[:, None], index[None, :]] = prepared_cov
+            else:
+                x, y = result
+                means[:, index] = np.einsum("...ij,...j->...i", x, means[:, index])
+                cov[:, index, :] = x @ cov[:, index, :]
+                cov[:, :, index] = cov[:, :, index] @ np.swapaxes(x, -1, -2)
+                cov[:, index[:, None], index[None, :]] += y
+        return means, cov
+
+    def evaluate(self, args: dict[str, np.ndarray], count: int, kets: bool = True):
+        """The states (means, cov) for the sampler, and the engine's outputs."""
+        states = self.states(args, count)
+        values = gaussian_values(*states, self.outputs, self.circuit.cutoff, self.circuit.dtype)
+        return (states if kets else None), values
+
+    def observables(self, args: dict[str, np.ndarray], count: int) -> dict[str, np.ndarray]:
+        return self.evaluate(args, count, kets=False)[1]
+
+    def at_cutoff(self, cutoff: int, batch_size: int | None = None, outputs=None):
+        """Nothing depends on a cutoff but fock_probs' range: the same engine."""
+        return self
+
+    def describe(self) -> dict:
+        return {
+            "engine": self.name,
+            "backend": self.backend,
+            "truncation": "none (exact Gaussian states)",
+            "ops": len(self._steps),
+        }
+
+
+def gaussian_values(
+    means: np.ndarray, cov: np.ndarray, outputs, cutoff: int, dtype: str
+) -> dict[str, np.ndarray]:
+    """The `outputs` of Gaussian states [B, 2M], [B, 2M, 2M], in the circuit's real dtype."""
+    modes = means.shape[1] // 2
+    real = real_dtype(dtype)
+    x, p = means[:, :modes], means[:, modes:]
+    variances = np.diagonal(cov, axis1=1, axis2=2)
+    values = {
+        "quad_x": x,
+        "quad_p": p,
+        "mean_photon": (variances[:, :modes] + variances[:, modes:] + x**2 + p**2) / 4 - 0.5,
+        "means": means,
+        "cov": cov,
+        "norm": np.ones(len(means)),
+    }
+    if "fock_probs" in outputs:
+        values["fock_probs"] = fock_probabilities(means, cov, cutoff)
+    return {name: values[name].astype(real) for name in outputs}
+
+
+def fock_probabilities(means: np.ndarray, cov: np.ndarray, cutoff: int) -> np.ndarray:
+    """P(n_1..n_M) for every n_i < cutoff, row-major [B, cutoff^M], of each distinct state,
+    from thewalrus's density_matrix_element (hafnians of the state's A matrix)."""
+    from thewalrus.quantum import density_matrix_element
+
+    modes = means.shape[1] // 2
+    patterns = [list(n) for n in np.ndindex(*(cutoff,) * modes)]
+    states = np.concatenate([means, cov.reshape(len(means), -1)], axis=1)
+    rows, inverse = np.unique(states, axis=0, return_inverse=True)
+    state_means, state_covs = rows[:, : 2 * modes], rows[:, 2 * modes :].reshape(-1, *cov.shape[1:])
+    probabilities = np.array(
+        [
+            [density_matrix_element(m, c, n, n, hbar=2).real for n in patterns]
+            for m, c in zip(state_means, state_covs, strict=True)
+        ]
+    )
+    return probabilities[inverse.reshape(-1)]
