@@ -128,6 +128,30 @@ def test_density_matrix_batched_per_sample_equals_one_by_one():
             np.testing.assert_allclose(batched[name][i], one[name][0], atol=1e-12)
 
 
+def test_tensorflow_holds_density_matrices_of_two_modes_at_most():
+    lossy = {"circuit": {"template": "qnn", "modes": 3, "layers": 1, "cutoff": 4,
+                         "loss": {"per_layer": 0.9}}, "backend": "tensorflow"}  # fmt: skip
+    plan = build_plan(lossy)
+    assert plan.noise.method == "trajectories" and "at most 2 modes" in plan.noise.reason
+    with pytest.raises(CvgenError, match="holds at most 2 modes.*backend: numpy"):
+        build_plan({**lossy, "noise": {"method": "density_matrix"}})
+    assert build_plan({**lossy, "backend": "numpy"}).noise.method == "density_matrix"
+
+
+def test_density_path_on_tensorflow_equals_numpy():
+    """Two modes on TF (a 5-axis doubled state; channels act on a 6-axis view of it)."""
+    from cvgen.engines.backend import namespace
+
+    gates, values = random_circuit(np.random.default_rng(8), 2, 8)
+    circuit = circuit_of(gates, 2, 4, tuple(values))
+    args = {name: np.array([value]) for name, value in values.items()}
+    on_numpy = DensityEngine(circuit, 1, (), OUTPUTS).observables(args, 1)
+    tf = namespace("tensorflow", 1)
+    on_tf = DensityEngine(circuit, 1, (), OUTPUTS, tf).observables(args, 1)
+    for name in OUTPUTS:
+        np.testing.assert_allclose(on_tf[name], on_numpy[name], atol=1e-10, rtol=0)
+
+
 def test_loss_closed_forms():
     alpha, t = 0.6 * np.exp(0.4j), 0.7
     coherent = circuit_of(

@@ -166,6 +166,7 @@ def build_plan(config: dict | None) -> DatasetPlan:
     backend, reason = choose_backend(
         config["backend"], engine, circuit, largest, config["batch_size"]
     )
+    noise = _noise_on_backend(noise, backend, circuit, config)
     batch_size = fitted_batch_size(config, circuit, backend, noise)
     memory_mb = job_memory_mb(config, batch_size, circuit, backend, noise)
     settings = config["convergence"]
@@ -198,6 +199,35 @@ def build_plan(config: dict | None) -> DatasetPlan:
         split=config["split"],
         noise=noise,
     )
+
+
+# A density matrix of M modes is held as a doubled state of 2M + 1 axes (cvgen.engines.noisy).
+# TensorFlow slices at most 8 axes and cannot broadcast both operands of a product in 7 (a
+# cross-Kerr gate's phases on non-neighbouring wires of 3 modes fail), so TF runs it up to 2.
+TF_DENSITY_MODES = 2
+
+
+def _noise_on_backend(
+    noise: NoisePlan | None, backend: str, circuit: CircuitSpec, config: dict
+) -> NoisePlan | None:
+    """The noise plan once the backend is known: TensorFlow holds density matrices of at most
+    TF_DENSITY_MODES modes; `auto` then takes trajectories, an explicit choice is refused."""
+    if noise is None or noise.method != "density_matrix" or backend != "tensorflow":
+        return noise
+    if circuit.modes <= TF_DENSITY_MODES:
+        return noise
+    if (config.get("noise") or {}).get("method") == "density_matrix":
+        raise CvgenError(
+            f"noise.method density_matrix on backend tensorflow holds at most "
+            f"{TF_DENSITY_MODES} modes (a density matrix of {circuit.modes} modes is held in "
+            f"{2 * circuit.modes + 1} axes, more than TF's kernels handle): set backend: numpy "
+            f"or noise.method: trajectories"
+        )
+    reason = (
+        f"backend tensorflow holds density matrices of at most {TF_DENSITY_MODES} modes: "
+        f"trajectories"
+    )
+    return dataclasses.replace(noise, method="trajectories", reason=reason)
 
 
 def _noise(config: dict, engine: str, circuit: CircuitSpec) -> NoisePlan | None:

@@ -149,6 +149,8 @@ def timed(method: str, state: Path, budget: float, ceiling: int) -> dict:
     finally:
         process.kill()
         process.wait()
+    if started is not None:  # the whole time spent drawing, the unfinished draw included
+        row["seconds"] = min(budget, time.perf_counter() - started)
     row["rate"] = row["samples"] / row["seconds"] if row["samples"] else 0.0
     row["rate_at_most"] = None if row["samples"] else 1 / budget
     return row

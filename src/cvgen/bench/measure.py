@@ -40,7 +40,16 @@ def machine() -> str:
 
 
 def peak_rss_mb() -> float:
-    """This process's peak resident memory so far, in MB."""
+    """This process's peak resident memory so far, in MB: /proc's VmHWM, which starts afresh
+    at exec (getrusage's ru_maxrss keeps the peak of the process that forked a worker, so a
+    worker started by a parent holding TensorFlow would report the parent's size)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

@@ -409,20 +409,25 @@ def ratios(results: list[dict]) -> dict:
     return out
 
 
+def number(value: float) -> str:
+    """A rate or ratio for the tables: thousands separated, 3 significant digits below 100."""
+    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
+
+
 def render_markdown(summary: dict) -> str:
     """The table (best batch size of each path), the ratios against the targets, every row."""
     lines = [
         "# Loss benchmark\n",
         f"QNN, LossChannel({summary['transmissivity_per_layer']}) on every mode after each layer, "
         f"complex64, outputs {', '.join(summary['outputs'])}. Machine: {summary['machine']}.\n",
-        "| circuit | path | states | samples/s (batch) | memory per sample | peak RSS |",
+        "| circuit | path | states | samples/s (batch) | memory per sample | its peak RSS |",
         "|---|---|---|---|---|---|",
     ]
     for e in summary["table"]:
         memory = e["memory_per_sample_mb"]
         memory = f"{memory:.3g} MB ({e['memory_span']})" if memory else "-"
         lines.append(
-            f"| {e['circuit']} | {e['path']} | {e['states']:,} | {e['samples_per_s']:,.1f} "
+            f"| {e['circuit']} | {e['path']} | {e['states']:,} | {number(e['samples_per_s'])} "
             f"(b{e['batch_size']}) | {memory} | {e['peak_rss_mb']:.0f} MB |"
         )
     lines += [
@@ -445,7 +450,7 @@ def render_markdown(summary: dict) -> str:
                 target = f">= {TARGET_MEMORY:.0f}x: {met}"
             elif name == "density_vs_sf_mixed_samples_per_s" and circuit.startswith("2m"):
                 target = f"> 1x: {'met' if value > 1 else 'missed'}"
-            lines.append(f"| {circuit} | {name} | {value:,.3g}x | {target} |")
+            lines.append(f"| {circuit} | {name} | {number(value)}x | {target} |")
     if summary["skipped"]:
         lines += ["", "Not measured:", ""]
         lines += [
@@ -455,7 +460,7 @@ def render_markdown(summary: dict) -> str:
     lines += ["", "## Every measurement\n", "| circuit | path | batch | samples/s | peak RSS MB |"]
     lines.append("|---|---|---|---|---|")
     lines += [
-        f"| {circuit_key(r)} | {label(r)} | {r['batch_size']} | {r['samples_per_s']:.2f} "
+        f"| {circuit_key(r)} | {label(r)} | {r['batch_size']} | {number(r['samples_per_s'])} "
         f"| {r['peak_rss_mb']:.0f} |"
         for r in summary["results"]
     ]

@@ -120,29 +120,27 @@ class DensityTruncation(PerModeTruncation):
         return self._channel(state, step, tensors[0])
 
     def _channel(self, state, step: Step, table):
-        """sum_k A_k rho A_k^+ on wires (w, w + M): D shifted element-wise products."""
-        xp, cutoff, rank = self.xp, self.cutoff, self.modes + 1
+        """sum_k A_k rho A_k^+ on wires (w, w + M): D shifted element-wise products, on a view
+        [before, ket, between, bra, after, B] of the state (6 axes whatever the modes: TF's
+        strided slices take at most 8)."""
+        xp, cutoff = self.xp, self.cutoff
         direction = KRAUS[step.op.name][1]
         ket, bra = step.wires
+        shape = xp.shape(state)
+        view = [cutoff**ket, cutoff, cutoff ** (bra - ket - 1), cutoff]
+        view += [cutoff ** (self.modes - bra - 1), shape[-1]]
+        state = xp.reshape(state, view)
         out = None
         for k in range(cutoff):
-            source, target = shift(direction, k, cutoff)
+            source, _ = shift(direction, k, cutoff)
             column = xp.transpose(table[:, source, k], [1, 0])  # [D - k, K]
-            factors = []
-            for wire in (ket, bra):
-                shape = [1] * rank
-                shape[wire] = cutoff - k
-                shape[-1] = xp.shape(column)[1]
-                factors.append(xp.reshape(column, shape))
-            index = [slice(None)] * rank
-            index[ket] = index[bra] = source
-            piece = state[tuple(index)] * factors[0] * factors[1]
-            widths = [[0, 0]] * rank
+            ket_factor = xp.reshape(column, [1, cutoff - k, 1, 1, 1, xp.shape(column)[1]])
+            bra_factor = xp.reshape(column, [1, 1, 1, cutoff - k, 1, xp.shape(column)[1]])
+            piece = state[:, source, :, source] * ket_factor * bra_factor
             pad = [0, k] if direction < 0 else [k, 0]
-            widths[ket] = widths[bra] = pad
-            piece = xp.pad(piece, widths) if k else piece
+            piece = xp.pad(piece, [[0, 0], pad, [0, 0], pad, [0, 0], [0, 0]]) if k else piece
             out = piece if out is None else out + piece
-        return out
+        return xp.reshape(out, shape)
 
     def observables(self, state, outputs) -> dict:
         return density_observables(self.xp, state, self.modes // 2, self.cutoff, outputs)
