@@ -69,8 +69,9 @@ def test_every_figure_has_a_caption_and_a_category(root):
 
 
 def test_make_run_builds_the_html_page_and_ends_with_the_summary(root):
+    # --no-print-directory: under `make test` this make is nested and would print its folder
     commands = subprocess.run(
-        ["make", "-n", "-o", ".venv/.installed", "run"],
+        ["make", "--no-print-directory", "-n", "-o", ".venv/.installed", "run"],
         cwd=root,
         capture_output=True,
         text=True,
