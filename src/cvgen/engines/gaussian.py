@@ -20,6 +20,8 @@ import numpy as np
 from cvgen.circuits import CircuitSpec
 from cvgen.conventions import COMPUTED_OUTPUTS, real_dtype
 from cvgen.gaussian import symplectic
+from cvgen.gaussian.photon_statistics import mean_photon_numbers
+from cvgen.gaussian.states import GaussianStates
 from cvgen.program import evaluate, names_in
 
 __all__ = ["MAX_FOCK_PROBS", "GaussianEngine", "fock_probabilities", "gaussian_values"]
@@ -33,8 +35,8 @@ MAX_FOCK_PROBS = 1024
 # shift, "prepare" (means, cov) of the modes it resets, "channel" (X, Y).
 OPS = {
     "Dgate": ("shift", symplectic.displacement),
-    "Xgate": ("shift", lambda x: np.stack(np.broadcast_arrays(x, 0.0), -1).astype(float)),
-    "Zgate": ("shift", lambda p: np.stack(np.broadcast_arrays(0.0, p), -1).astype(float)),
+    "Xgate": ("shift", symplectic.position_shift),
+    "Zgate": ("shift", symplectic.momentum_shift),
     "Sgate": ("gate", symplectic.squeezing),
     "Rgate": ("gate", symplectic.rotation),
     "Pgate": ("gate", symplectic.quadratic_phase),
@@ -45,7 +47,7 @@ OPS = {
     "CXgate": ("gate", symplectic.controlled_x),
     "CZgate": ("gate", symplectic.controlled_phase),
     "Interferometer": ("gate", symplectic.passive),
-    "GaussianTransform": ("gate", lambda s: np.asarray(s).real),
+    "GaussianTransform": ("gate", symplectic.gaussian_transform),
     "Vacuum": ("prepare", lambda: symplectic.thermal(0.0)),
     "Coherent": ("prepare", symplectic.coherent),
     "Squeezed": ("prepare", symplectic.squeezed),
@@ -92,6 +94,11 @@ class GaussianEngine:
 
     def states(self, args: dict[str, np.ndarray], count: int) -> tuple[np.ndarray, np.ndarray]:
         """Means [count, 2M] and covariances [count, 2M, 2M] (float64) of the samples."""
+        means, cov, inverse = self._distinct_states(args, count)
+        return means[inverse], cov[inverse]
+
+    def _distinct_states(self, args: dict[str, np.ndarray], count: int):
+        """The states of the batch's distinct parameter rows, and each sample's row [count]."""
         if self._names:
             table = np.stack([np.asarray(args[n][:count], np.float64) for n in self._names], 1)
             rows, inverse = np.unique(table, axis=0, return_inverse=True)
@@ -99,7 +106,7 @@ class GaussianEngine:
         else:
             rows, inverse, values = np.zeros((1, 0)), np.zeros(count, dtype=int), {}
         means, cov = self._run(values, len(rows))
-        return means[inverse.reshape(-1)], cov[inverse.reshape(-1)]
+        return means, cov, inverse.reshape(-1)
 
     def _run(self, values: dict[str, np.ndarray], batch: int):
         modes = self.modes
@@ -113,28 +120,27 @@ class GaussianEngine:
             index = np.array(list(wires) + [w + modes for w in wires])
             if kind == "shift":
                 means[:, index] += result
-            elif kind == "gate":
-                means[:, index] = np.einsum("...ij,...j->...i", result, means[:, index])
-                cov[:, index, :] = result @ cov[:, index, :]
-                cov[:, :, index] = cov[:, :, index] @ np.swapaxes(result, -1, -2)
             elif kind == "prepare":
                 prepared_means, prepared_cov = result
                 means[:, index] = prepared_means
                 cov[:, index, :] = 0.0
                 cov[:, :, index] = 0.0
                 cov[:, index[:, None], index[None, :]] = prepared_cov
-            else:
-                x, y = result
+            else:  # a gate S is the channel (S, 0): means -> X means, cov -> X cov X^T + Y
+                x, y = (result, None) if kind == "gate" else result
                 means[:, index] = np.einsum("...ij,...j->...i", x, means[:, index])
                 cov[:, index, :] = x @ cov[:, index, :]
                 cov[:, :, index] = cov[:, :, index] @ np.swapaxes(x, -1, -2)
-                cov[:, index[:, None], index[None, :]] += y
+                if y is not None:
+                    cov[:, index[:, None], index[None, :]] += y
         return means, cov
 
     def evaluate(self, args: dict[str, np.ndarray], count: int, kets: bool = True):
-        """The states (means, cov) for the sampler, and the engine's outputs."""
-        states = self.states(args, count)
-        values = gaussian_values(*states, self.outputs, self.circuit.cutoff, self.circuit.dtype)
+        """The states (GaussianStates) for the sampler, and the engine's outputs."""
+        means, cov, inverse = self._distinct_states(args, count)
+        groups = tuple(np.flatnonzero(inverse == state) for state in range(len(means)))
+        states = GaussianStates(means[inverse], cov[inverse], groups)
+        values = gaussian_values(states, self.outputs, self.circuit.cutoff, self.circuit.dtype)
         return (states if kets else None), values
 
     def observables(self, args: dict[str, np.ndarray], count: int) -> dict[str, np.ndarray]:
@@ -154,40 +160,33 @@ class GaussianEngine:
 
 
 def gaussian_values(
-    means: np.ndarray, cov: np.ndarray, outputs, cutoff: int, dtype: str
+    states: GaussianStates, outputs, cutoff: int, dtype: str
 ) -> dict[str, np.ndarray]:
-    """The `outputs` of Gaussian states [B, 2M], [B, 2M, 2M], in the circuit's real dtype."""
+    """The `outputs` of a batch of Gaussian states, in the circuit's real dtype."""
+    means, cov = states.means, states.cov
     modes = means.shape[1] // 2
-    real = real_dtype(dtype)
-    x, p = means[:, :modes], means[:, modes:]
-    variances = np.diagonal(cov, axis1=1, axis2=2)
     values = {
-        "quad_x": x,
-        "quad_p": p,
-        "mean_photon": (variances[:, :modes] + variances[:, modes:] + x**2 + p**2) / 4 - 0.5,
+        "quad_x": means[:, :modes],
+        "quad_p": means[:, modes:],
+        "mean_photon": mean_photon_numbers(means, cov),
         "means": means,
         "cov": cov,
         "norm": np.ones(len(means)),
     }
     if "fock_probs" in outputs:
-        values["fock_probs"] = fock_probabilities(means, cov, cutoff)
-    return {name: values[name].astype(real) for name in outputs}
+        values["fock_probs"] = fock_probabilities(states, cutoff)
+    return {name: values[name].astype(real_dtype(dtype)) for name in outputs}
 
 
-def fock_probabilities(means: np.ndarray, cov: np.ndarray, cutoff: int) -> np.ndarray:
-    """P(n_1..n_M) for every n_i < cutoff, row-major [B, cutoff^M], of each distinct state,
-    from thewalrus's density_matrix_element (hafnians of the state's A matrix)."""
+def fock_probabilities(states: GaussianStates, cutoff: int) -> np.ndarray:
+    """P(n_1..n_M) for every n_i < cutoff, row-major [B, cutoff^M], computed once per distinct
+    state from thewalrus's density_matrix_element (hafnians of the state's A matrix)."""
     from thewalrus.quantum import density_matrix_element
 
-    modes = means.shape[1] // 2
+    modes = states.means.shape[1] // 2
     patterns = [list(n) for n in np.ndindex(*(cutoff,) * modes)]
-    states = np.concatenate([means, cov.reshape(len(means), -1)], axis=1)
-    rows, inverse = np.unique(states, axis=0, return_inverse=True)
-    state_means, state_covs = rows[:, : 2 * modes], rows[:, 2 * modes :].reshape(-1, *cov.shape[1:])
-    probabilities = np.array(
-        [
-            [density_matrix_element(m, c, n, n, hbar=2).real for n in patterns]
-            for m, c in zip(state_means, state_covs, strict=True)
-        ]
-    )
-    return probabilities[inverse.reshape(-1)]
+    probabilities = np.empty((len(states.means), len(patterns)))
+    for rows in states.groups:
+        m, c = states.means[rows[0]], states.cov[rows[0]]
+        probabilities[rows] = [density_matrix_element(m, c, n, n, hbar=2).real for n in patterns]
+    return probabilities

@@ -9,6 +9,7 @@ photon_sampling     the exact chain-rule photon-number (and threshold) sampler o
                     states, batched over samples in one compiled kernel
 symplectic          Gaussian ops as symplectic maps on means and covariances, batched
 templates           the Gaussian boson sampling template's op list
+states              GaussianStates: a batch's means, covariances and groups of equal states
 outcomes            the Gaussian engine's sampler: homodyne and heterodyne as exact normal
                     draws, photon numbers and clicks by photon_sampling, exact summaries
 """

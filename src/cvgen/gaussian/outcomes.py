@@ -25,7 +25,8 @@ from scipy.special import ndtr, ndtri
 
 from cvgen.conventions import real_dtype
 from cvgen.gaussian.photon_sampling import PhotonNumberSampler
-from cvgen.gaussian.photon_statistics import mode_photon_distributions
+from cvgen.gaussian.photon_statistics import mean_photon_numbers, mode_photon_distributions
+from cvgen.gaussian.states import GaussianStates
 from cvgen.sampling import SamplingSpec, fock_dtype
 from cvgen.streams import GAUSSIAN_STREAM, HETERODYNE_STREAM, HOMODYNE_STREAM, block_uniforms
 
@@ -53,11 +54,12 @@ class GaussianSampler:
         self._rotation[np.arange(modes), modes + np.arange(modes)] = np.sin(angles)
         self._samplers: dict[bytes, PhotonNumberSampler] = {}
 
-    def sample(self, states, start: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    def sample(
+        self, states: GaussianStates, start: int
+    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         """Outcomes and summary sums of the states of samples [start, start + len(means))."""
-        means, cov = states
+        means, cov, groups = states
         stop = start + len(means)
-        groups = state_groups(means, cov)
         outputs: dict[str, np.ndarray] = {}
         summaries: dict[str, np.ndarray] = {}
         if self.spec.homodyne:
@@ -134,12 +136,9 @@ class GaussianSampler:
             tail = np.maximum(1 - exact.sum(axis=1, keepdims=True), 0.0)
             marginals += len(rows) * np.concatenate([exact, tail], axis=1)
             ceiling_mass = max(ceiling_mass, sampler.mass_above_ceiling)
-        x, p = means[:, :modes], means[:, modes:]
-        variances = np.diagonal(cov, axis1=1, axis2=2)
-        photon_means = (variances[:, :modes] + variances[:, modes:] + x**2 + p**2) / 4 - 0.5
         summaries = {
             "fock_marginals": marginals,
-            "photon_means": photon_means.sum(axis=0),
+            "photon_means": mean_photon_numbers(means, cov).sum(axis=0),
             "photon_ceiling_mass": np.asarray(ceiling_mass),
         }
         return counts, summaries
@@ -151,15 +150,6 @@ class GaussianSampler:
                 self._samplers.pop(next(iter(self._samplers)))
             self._samplers[key] = PhotonNumberSampler(cov, means, self.max_photons)
         return self._samplers[key]
-
-
-def state_groups(means: np.ndarray, cov: np.ndarray) -> list[np.ndarray]:
-    """The rows of each distinct state of a batch (a GBS batch: one group of every row), so
-    decompositions are computed once per state."""
-    keys = [m.tobytes() + c.tobytes() for m, c in zip(means, cov, strict=True)]
-    _, first, inverse = np.unique(np.array(keys, dtype=object), return_index=True,
-                                  return_inverse=True)  # fmt: skip
-    return [np.flatnonzero(inverse.reshape(-1) == group) for group in np.argsort(first)]
 
 
 def _correlated(centre, factors, normals, groups) -> np.ndarray:

@@ -37,6 +37,7 @@ import math
 import numpy as np
 
 __all__ = [
+    "mean_photon_numbers",
     "click_probabilities",
     "mass_above",
     "mode_photon_distributions",
@@ -65,6 +66,15 @@ def total_photon_distribution(cov: np.ndarray, means: np.ndarray, n_max: int) ->
     for n in range(1, n_max + 1):
         probs[n] = np.dot(weighted[:n], probs[n - 1 :: -1]) / n
     return probs
+
+
+def mean_photon_numbers(means: np.ndarray, cov: np.ndarray) -> np.ndarray:
+    """<n_k> of every mode of states [..., 2M], [..., 2M, 2M]:
+    (Var x_k + Var p_k + <x_k>^2 + <p_k>^2) / 4 - 1/2 (hbar = 2)."""
+    modes = means.shape[-1] // 2
+    x, p = means[..., :modes], means[..., modes:]
+    variances = np.diagonal(cov, axis1=-2, axis2=-1)
+    return (variances[..., :modes] + variances[..., modes:] + x**2 + p**2) / 4 - 0.5
 
 
 def mode_block(cov: np.ndarray, means: np.ndarray, mode: int):

@@ -26,10 +26,13 @@ __all__ = [
     "controlled_x",
     "displaced_squeezed",
     "displacement",
+    "gaussian_transform",
     "loss",
     "mach_zehnder",
+    "momentum_shift",
     "passive",
     "passive_channel",
+    "position_shift",
     "quadratic_phase",
     "rotation",
     "squeezed",
@@ -146,6 +149,24 @@ def displacement(r, phi=0.0) -> np.ndarray:
     """Dgate(r, phi): means shift by sqrt(2 hbar) (Re alpha, Im alpha) = 2 r (cos phi, sin phi)."""
     r, phi = _batch(r, phi)
     return np.stack([2 * r * np.cos(phi), 2 * r * np.sin(phi)], axis=-1)
+
+
+def position_shift(x) -> np.ndarray:
+    """Xgate(x): x -> x + x (means shift by (x, 0))."""
+    (x,) = _batch(x)
+    return np.stack([x, np.zeros_like(x)], axis=-1)
+
+
+def momentum_shift(p) -> np.ndarray:
+    """Zgate(p): p -> p + p (means shift by (0, p))."""
+    (p,) = _batch(p)
+    return np.stack([np.zeros_like(p), p], axis=-1)
+
+
+def gaussian_transform(s) -> np.ndarray:
+    """GaussianTransform(S): S itself, a real symplectic matrix in xxpp order (its Blackbird
+    literal arrives complex with zero imaginary parts)."""
+    return np.asarray(s).real
 
 
 def coherent(r, phi=0.0) -> tuple[np.ndarray, np.ndarray]:
