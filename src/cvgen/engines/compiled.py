@@ -301,9 +301,15 @@ class CompiledEngine:
             if index in self._absorbed:
                 continue
             if not step.shared:
-                tensors[index] = self.truncation.prepare(index, self._matrix(step, values, batch))
+                matrix = self._sample_matrix(state, index, values)
+                tensors[index] = self.truncation.prepare(index, matrix)
             state = self.truncation.apply(state, index, tensors[index])
         return state, self.truncation.observables(state, self.outputs)
+
+    def _sample_matrix(self, state, index: int, values: dict):
+        """The per-sample matrix of step `index` for the batch (the state reaching it is there
+        for engines whose matrices depend on it: quantum-jump trajectories)."""
+        return self._matrix(self.steps[index], values, self.batch_size)
 
     def _initial(self, values: dict, tensors: list):
         """The vacuum, or the product of each mode's leading single-mode gates on its vacuum:

@@ -324,27 +324,11 @@ class TrajectoryEngine(CompiledEngine):
             result[stderr_name(name)] = spread / math.sqrt(self.repeats)
         return result
 
-    def _batch(self, sample_values, shared_values, shared_tensors):
-        """The compiled engine's batch, with each channel step drawing its Kraus operator."""
-        xp, batch = self.xp, self.batch_size
-        values = {n: sample_values[:, j] for j, n in enumerate(self.sample_names)}
-        values.update(
-            {n: xp.broadcast_to(shared_values[j], [batch]) for j, n in enumerate(self.shared_names)}
-        )
-        shared = iter(shared_tensors)
-        tensors = [next(shared) if step.shared else None for step in self.steps]
-        state = self._initial(values, tensors)
-        for index, step in enumerate(self.steps):
-            if index in self._absorbed:
-                continue
-            if index in self.draw_names:
-                matrix = self._jump(state, index, values, self.draw_names[index])
-            elif not step.shared:
-                matrix = self._matrix(step, values, batch)
-            if not step.shared:
-                tensors[index] = self.truncation.prepare(index, matrix)
-            state = self.truncation.apply(state, index, tensors[index])
-        return state, self.truncation.observables(state, self.outputs)
+    def _sample_matrix(self, state, index: int, values: dict):
+        """A channel step's matrix is each trajectory's drawn Kraus operator; others as usual."""
+        if index in self.draw_names:
+            return self._jump(state, index, values, self.draw_names[index])
+        return super()._sample_matrix(state, index, values)
 
     def _jump(self, state, index: int, values: dict, draw: str):
         """Each trajectory's drawn Kraus operator at step `index`, scaled to keep the
