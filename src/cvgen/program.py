@@ -277,8 +277,7 @@ def ops_from_program(program) -> tuple[Op, ...]:
                 continue
             if name not in NATIVE_GATES and name not in CHANNEL_OPS:
                 raise unsupported(name)
-            wires = tuple(register.ind for register in command.reg)
-            ops.append(Op(name, wires, tuple(_tree(value, name) for value in command.op.p)))
+            ops.append(_command_op(command))
         commands = commands[1:]
     return tuple(ops)
 
@@ -309,9 +308,15 @@ def gaussian_ops_from_program(program) -> tuple[Op, ...]:
             continue
         if name not in GAUSSIAN_OPS:
             raise not_gaussian(name)
-        wires = tuple(register.ind for register in command.reg)
-        ops.append(Op(name, wires, tuple(_argument(value, name) for value in command.op.p)))
+        ops.append(_command_op(command))
     return tuple(ops)
+
+
+def _command_op(command) -> Op:
+    """An SF Command as an Op: its modes and its arguments as expression trees."""
+    name = type(command.op).__name__
+    wires = tuple(register.ind for register in command.reg)
+    return Op(name, wires, tuple(_argument(value, name) for value in command.op.p))
 
 
 def _argument(value, op: str) -> Expr:
