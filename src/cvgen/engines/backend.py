@@ -333,7 +333,11 @@ def _import_tensorflow(threads: int):
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     for variable in THREAD_VARIABLES:
-        os.environ[variable] = str(threads)
+        # numba reads its thread count once it has launched threads and refuses a new one on its
+        # next configuration reload: leave it to a numba already imported (thewalrus, cvgen's
+        # photon sampler), as changing it would break that process's next compilation.
+        if variable != "NUMBA_NUM_THREADS" or "numba" not in sys.modules:
+            os.environ[variable] = str(threads)
     with _native_stderr_silenced():
         import tensorflow as tf
 
