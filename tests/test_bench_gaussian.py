@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from cvgen.bench.gaussian import many_modes, versus_fock
-from cvgen.bench.gbs import random_gbs_state, timed
+from cvgen.bench.gbs import floor_lines, random_gbs_state, timed
 
 pytestmark = pytest.mark.slow
 
@@ -25,3 +25,20 @@ def test_gbs_workers_count_only_finished_draws(tmp_path):
     row = timed("cvgen_pnr_24_modes", state, 3.0, 12)
     assert row["samples"] > 0 and row["rate"] > 0 and row["rate_at_most"] is None
     assert 0 <= row["mass"] < 1e-3 and row["first_call_s"] >= 0
+
+
+def test_gbs_floor_times_one_probability_per_drawn_pattern(tmp_path):
+    cov, means = random_gbs_state(4, 0.4)
+    state = tmp_path / "state.npz"
+    np.savez(state, adjacency=np.zeros((4, 4)), cov=cov, means=means)
+    floor = timed("floor", state, 3.0, 12)
+    assert floor["samples"] > 0 and floor["lhaf_s"] > 0 and floor["tor_s"] > 0
+    rate = {"samples": 10, "rate": 2.0}
+    rows = {
+        "floor": floor,
+        **{f"{m}_{k}": rate for m in ("sf", "thewalrus") for k in ("pnr", "threshold")},
+    }
+    lines = floor_lines(rows)
+    assert lines[0].startswith(
+        "floor: one loop hafnian"
+    ) and "target threshold >= 1000x sf: 2000" in "\n".join(lines)
