@@ -39,6 +39,8 @@ bench: $(BENCH_INSTALLED)
 	$(BIN)/python benchmarks/jobs.py
 	$(BIN)/python benchmarks/gaussian.py
 	$(BIN)/python benchmarks/gbs.py
+	$(BIN)/python benchmarks/noise.py
+	$(BIN)/python benchmarks/reading.py
 
 report-html: $(INSTALLED)
 	$(BIN)/snakemake --report $(RESULTS)/report.html

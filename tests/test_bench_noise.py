@@ -20,6 +20,7 @@ def test_loss_benchmark_times_every_path_against_sf_mixed_mode(tmp_path):
     assert paths == {
         "sf_mixed",
         "density",
+        "density, total N=5",
         "lossless",
         "lossless, total N=5",
         "trajectories x1",
@@ -31,6 +32,7 @@ def test_loss_benchmark_times_every_path_against_sf_mixed_mode(tmp_path):
     ratios = summary["ratios"]["2m1l_c4"]
     for name in (
         "density_vs_sf_mixed_samples_per_s",
+        "density_totalN5_vs_sf_mixed_samples_per_s",
         "trajectoriesx4_vs_sf_mixed_samples_per_s",
         "sf_mixed_vs_trajectoriesx4_memory_per_sample",
         "trajectoriesx4_time_vs_lossless",

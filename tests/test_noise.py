@@ -1,9 +1,11 @@
 """Loss and noise in the compiled engine: density matrices against SF's TF backend in mixed mode,
-closed forms, trajectory sampling against the exact density matrix, the detector model, and
-bad input refused at plan time."""
+total-truncation density matrices against P U rho U^+ P computed densely, closed forms,
+trajectory sampling against the exact density matrix, the detector model, and bad input refused
+at plan time."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -11,6 +13,8 @@ import pytest
 from scipy import stats
 
 from cvgen.circuits import CircuitSpec
+from cvgen.engines.backend import NUMPY
+from cvgen.engines.compiled import ACTIONS, CompiledEngine
 from cvgen.engines.noisy import DensityEngine, NoisyEngine, TrajectoryEngine
 from cvgen.errors import CvgenError
 from cvgen.noise import NoisePlan
@@ -87,6 +91,93 @@ def sf_density(gates, values, modes: int, cutoff: int) -> tuple[np.ndarray, obje
     return rho, state
 
 
+def kept(modes: int, cutoff: int) -> np.ndarray:
+    """The per-mode box flattened [cutoff^modes]: True where fewer than `cutoff` photons in
+    total (the states total truncation keeps)."""
+    return np.indices([cutoff] * modes).sum(axis=0).reshape(-1) < cutoff
+
+
+def embedded(matrix: np.ndarray, wires, modes: int, cutoff: int) -> np.ndarray:
+    """A gate's matrix on `wires` as a dense operator on the per-mode box of all modes."""
+    width = len(wires)
+    matrix = matrix.reshape(cutoff**width, cutoff**width)
+    full = np.kron(matrix, np.eye(cutoff ** (modes - width))).reshape([cutoff] * (2 * modes))
+    order = np.argsort([*wires, *(m for m in range(modes) if m not in wires)])
+    return full.transpose([*order, *(modes + order)]).reshape(cutoff**modes, cutoff**modes)
+
+
+def loss_operators(t: float, cutoff: int) -> list[np.ndarray]:
+    """A_k |n> = sqrt(C(n, k) T^(n-k) (1-T)^k) |n - k>, from the closed form."""
+    operators = []
+    for k in range(cutoff):
+        a = np.zeros((cutoff, cutoff))
+        for n in range(k, cutoff):
+            a[n - k, n] = math.sqrt(math.comb(n, k) * t ** (n - k) * (1 - t) ** k)
+        operators.append(a)
+    return operators
+
+
+def amplifier_operators(g: float, cutoff: int) -> list[np.ndarray]:
+    """B_k |n> = sqrt(C(n+k, k) (1 - 1/G)^k G^-(n+1)) |n + k>, cut at the box."""
+    operators = []
+    for k in range(cutoff):
+        b = np.zeros((cutoff, cutoff))
+        for n in range(cutoff - k):
+            b[n + k, n] = math.sqrt(math.comb(n + k, k) * (1 - 1 / g) ** k * g ** -(n + 1))
+        operators.append(b)
+    return operators
+
+
+def operator_stages(name: str, params: list[float], cutoff: int) -> list[list[np.ndarray]]:
+    """Each stage's Kraus operators on the gate's modes (a gate: one stage of one matrix, from
+    cvgen's gate builders; ThermalLossChannel: loss(T / G), then amplifier(G))."""
+    if name == "LossChannel":
+        return [loss_operators(params[0], cutoff)]
+    if name == "ThermalLossChannel":
+        t, nbar = params
+        gain = 1 + (1 - t) * nbar
+        return [loss_operators(t / gain, cutoff), amplifier_operators(gain, cutoff)]
+    build, action = ACTIONS[name]
+    matrix = build(NUMPY, *(np.array([p]) for p in params), cutoff, "complex128")[0]
+    return [[np.diag(matrix.reshape(-1)) if action.startswith("diagonal") else matrix]]
+
+
+def projected_density(gates, values: dict, modes: int, cutoff: int) -> np.ndarray:
+    """rho [N^M, N^M] of total truncation computed densely in the per-mode box of cutoff N:
+    every gate as P U rho U^+ P, every channel as P (sum_k A_k rho A_k^+) P, P the projector
+    onto the kept states."""
+    keep = kept(modes, cutoff)
+    rho = np.zeros((cutoff**modes, cutoff**modes), complex)
+    rho[0, 0] = 1
+    for name, args, wires in gates:
+        params = [values[a] if isinstance(a, str) else a for a in args]
+        for operators in operator_stages(name, params, cutoff):
+            dense = [embedded(a, wires, modes, cutoff) for a in operators]
+            rho = sum(a @ rho @ a.conj().T for a in dense) * np.outer(keep, keep)
+    return rho
+
+
+def outputs_of(rho: np.ndarray, modes: int, cutoff: int) -> dict[str, np.ndarray]:
+    """The outputs of one rho [D^M, D^M] computed densely (hbar = 2, not renormalised)."""
+    lowering = np.diag(np.sqrt(np.arange(1, cutoff)), 1)
+    means = [np.trace(embedded(lowering, (m,), modes, cutoff) @ rho) for m in range(modes)]
+    photons = [
+        np.trace(embedded(lowering.T @ lowering, (m,), modes, cutoff) @ rho).real
+        for m in range(modes)
+    ]
+    return {
+        "quad_x": 2 * np.real(means),
+        "quad_p": 2 * np.imag(means),
+        "mean_photon": np.array(photons),
+        "fock_probs": np.real(np.diag(rho)),
+        "norm": np.real(np.trace(rho)),
+    }
+
+
+def total(circuit: CircuitSpec) -> CircuitSpec:
+    return dataclasses.replace(circuit, truncation="total")
+
+
 @pytest.mark.parametrize("modes, cutoff, seed", [(1, 7, 0), (2, 5, 1), (2, 6, 2), (3, 4, 3)])
 def test_density_matrix_equals_sf_mixed_mode(modes, cutoff, seed):
     rng = np.random.default_rng(seed)
@@ -128,6 +219,109 @@ def test_density_matrix_batched_per_sample_equals_one_by_one():
             np.testing.assert_allclose(batched[name][i], one[name][0], atol=1e-12)
 
 
+@pytest.mark.parametrize("modes, cutoff, seed", [(1, 7, 5), (2, 5, 6), (2, 7, 7), (3, 4, 8)])
+def test_total_truncation_density_matrix_is_the_projected_evolution(modes, cutoff, seed):
+    """Every gate kind, LossChannel and ThermalLossChannel, per-sample and per-circuit
+    parameters in one batch: rho and its outputs equal P U rho U^+ P and P (sum_k A_k rho
+    A_k^+) P applied densely in the per-mode box (Kraus operators from their closed forms)."""
+    rng = np.random.default_rng(seed)
+    gates, values = random_circuit(rng, modes, 6 + 3 * modes)
+    for _ in range(modes):
+        t, nbar = f"p{len(values)}", f"p{len(values) + 1}"
+        values.update({t: float(rng.uniform(0.4, 0.9)), nbar: float(rng.uniform(0.1, 0.5))})
+        wire = int(rng.integers(modes))
+        gates.insert(int(rng.integers(len(gates))), ("ThermalLossChannel", (t, nbar), (wire,)))
+    shared = tuple(values)[::3]  # per-circuit: one value for the whole batch
+    count = 3
+    args = {n: v * (1 if n in shared else rng.uniform(0.8, 1.0, count)) for n, v in values.items()}
+    args = {n: np.broadcast_to(v, count).copy() for n, v in args.items()}
+    engine = DensityEngine(total(circuit_of(gates, modes, cutoff, values)), count, shared, OUTPUTS)
+    rho = engine.densities(args, count)
+    out = engine.observables(args, count)
+    for i in range(count):
+        sample = {n: float(v[i]) for n, v in args.items()}
+        reference = projected_density(gates, sample, modes, cutoff)
+        np.testing.assert_allclose(rho[i], reference, atol=1e-10, rtol=0)
+        for name, value in outputs_of(reference, modes, cutoff).items():
+            np.testing.assert_allclose(out[name][i], value, atol=1e-10, rtol=0, err_msg=name)
+    assert np.all(out["norm"] < 1 - 1e-6)  # the projections dropped something
+
+
+def test_total_truncation_density_matrix_equals_sf_where_nothing_is_dropped():
+    """Single-mode gates on mode 0 only, then passive and diagonal gates and loss: SF's state
+    at per-mode cutoff N never reaches N photons in total (its box holds every sector below N,
+    passive gates keep the sector, loss lowers it), so total truncation must give SF's rho."""
+    gates = [
+        ("Dgate", ("a", "ap"), (0,)),
+        ("Sgate", ("s", "sp"), (0,)),
+        ("BSgate", ("t0", "p0"), (0, 1)),
+        ("LossChannel", ("l0",), (0,)),
+        ("MZgate", ("t1", "p1"), (1, 2)),
+        ("Kgate", ("k",), (1,)),
+        ("LossChannel", ("l1",), (1,)),
+        ("CKgate", ("c",), (0, 2)),
+        ("BSgate", ("t2", "p2"), (2, 0)),
+        ("Rgate", ("r",), (2,)),
+        ("LossChannel", ("l2",), (2,)),
+    ]
+    rng = np.random.default_rng(12)
+    values = {n: float(rng.uniform(-1, 1)) for _, args, _ in gates for n in args}
+    values.update(a=0.6, s=0.7, l0=0.5, l1=0.6, l2=0.5)
+    modes, cutoff = 3, 6
+    reference, _ = sf_density(gates, values, modes, cutoff)
+    keep = kept(modes, cutoff)
+    assert np.abs(reference[~keep]).max() < 1e-12  # SF's rho lies on the kept states
+    engine = DensityEngine(total(circuit_of(gates, modes, cutoff, values)), 1, (), OUTPUTS)
+    args = {name: np.array([value]) for name, value in values.items()}
+    np.testing.assert_allclose(engine.densities(args, 1)[0], reference, atol=1e-10, rtol=0)
+    out = engine.observables(args, 1)
+    for name, value in outputs_of(reference, modes, cutoff).items():
+        np.testing.assert_allclose(out[name][0], value, atol=1e-10, rtol=0, err_msg=name)
+    assert np.real(np.trace(reference @ reference)) < 0.9 * out["norm"][0] ** 2  # mixed
+    assert out["norm"][0] < 1 - 1e-4  # the cutoff cut the displaced squeezed state
+
+
+def test_total_truncation_density_matrix_without_channels_is_the_pure_state():
+    gates, values = random_circuit(np.random.default_rng(9), 3, 15)
+    gates = [g for g in gates if g[0] != "LossChannel"]
+    circuit = total(circuit_of(gates, 3, 5, values))
+    rng = np.random.default_rng(10)
+    count = 4
+    args = {n: v * rng.uniform(0.8, 1.0, count) for n, v in values.items()}
+    rho = DensityEngine(circuit, count, (), OUTPUTS).densities(args, count)
+    kets, outputs = CompiledEngine(circuit, count, (), OUTPUTS).evaluate(args, count)
+    kets = kets.reshape(count, -1)
+    np.testing.assert_allclose(rho, kets[:, :, None] * kets[:, None, :].conj(), atol=1e-12)
+    ours = DensityEngine(circuit, count, (), OUTPUTS).observables(args, count)
+    for name in OUTPUTS:
+        np.testing.assert_allclose(ours[name], outputs[name], atol=1e-12, err_msg=name)
+
+
+def test_total_truncation_density_matrix_batched_per_sample_equals_one_by_one():
+    gates = [
+        ("Dgate", ("a", 0.3), (0,)),
+        ("Sgate", ("s", "a"), (1,)),
+        ("BSgate", (0.4, "b"), (0, 1)),
+        ("LossChannel", ("t",), (1,)),
+        ("Kgate", ("a",), (1,)),
+        ("S2gate", ("s", 0.2), (1, 0)),
+        ("ThermalLossChannel", ("t", "s"), (0,)),
+        ("CKgate", ("b",), (0, 1)),
+    ]
+    circuit = total(circuit_of(gates, 2, 7, ("a", "b", "s", "t")))
+    rng = np.random.default_rng(4)
+    args = {"a": rng.uniform(0, 0.5, 5), "b": rng.uniform(-1, 1, 5), "s": rng.uniform(0, 0.3, 5)}
+    args["t"] = rng.uniform(0.2, 1, 5)
+    batched = DensityEngine(circuit, 5, (), OUTPUTS)
+    rho, out = batched.densities(args, 5), batched.observables(args, 5)
+    single = DensityEngine(circuit, 1, (), OUTPUTS)
+    for i in range(5):
+        one = {k: v[i : i + 1] for k, v in args.items()}
+        np.testing.assert_allclose(rho[i], single.densities(one, 1)[0], atol=1e-12)
+        for name, value in single.observables(one, 1).items():
+            np.testing.assert_allclose(out[name][i], value[0], atol=1e-12, err_msg=name)
+
+
 def test_tensorflow_holds_density_matrices_of_two_modes_at_most():
     lossy = {"circuit": {"template": "qnn", "modes": 3, "layers": 1, "cutoff": 4,
                          "loss": {"per_layer": 0.9}}, "backend": "tensorflow"}  # fmt: skip
@@ -136,18 +330,29 @@ def test_tensorflow_holds_density_matrices_of_two_modes_at_most():
     with pytest.raises(CvgenError, match="holds at most 2 modes.*backend: numpy"):
         build_plan({**lossy, "noise": {"method": "density_matrix"}})
     assert build_plan({**lossy, "backend": "numpy"}).noise.method == "density_matrix"
+    total_truncation = {**lossy, "circuit": {**lossy["circuit"], "truncation": "total"}}
+    assert build_plan(total_truncation).noise.method == "density_matrix"  # held as a matrix
 
 
-def test_density_path_on_tensorflow_equals_numpy():
-    """Two modes on TF (a 5-axis doubled state; channels act on a 6-axis view of it)."""
+@pytest.mark.parametrize("truncation, modes", [("per_mode", 2), ("total", 3)])
+def test_density_path_on_tensorflow_equals_numpy(truncation, modes):
+    """Per-mode: two modes on TF (a 5-axis doubled state; channels act on a 6-axis view of it).
+    Total: three modes, per-sample and per-circuit parameters in one batch."""
     from cvgen.engines.backend import namespace
 
-    gates, values = random_circuit(np.random.default_rng(8), 2, 8)
-    circuit = circuit_of(gates, 2, 4, tuple(values))
-    args = {name: np.array([value]) for name, value in values.items()}
-    on_numpy = DensityEngine(circuit, 1, (), OUTPUTS).observables(args, 1)
+    gates, values = random_circuit(np.random.default_rng(8), modes, 8)
+    gates.insert(2, ("ThermalLossChannel", (0.7, "nbar"), (modes - 1,)))
+    circuit = dataclasses.replace(
+        circuit_of(gates, modes, 4, (*values, "nbar")), truncation=truncation
+    )
+    shared = tuple(values)[::2]
+    rng = np.random.default_rng(9)
+    args = {n: v * (1 if n in shared else rng.uniform(0.8, 1, 3)) for n, v in values.items()}
+    args = {n: np.broadcast_to(v, 3).copy() for n, v in args.items()}
+    args["nbar"] = rng.uniform(0.1, 0.4, 3)
+    on_numpy = DensityEngine(circuit, 3, shared, OUTPUTS).observables(args, 3)
     tf = namespace("tensorflow", 1)
-    on_tf = DensityEngine(circuit, 1, (), OUTPUTS, tf).observables(args, 1)
+    on_tf = DensityEngine(circuit, 3, shared, OUTPUTS, tf).observables(args, 3)
     for name in OUTPUTS:
         np.testing.assert_allclose(on_tf[name], on_numpy[name], atol=1e-10, rtol=0)
 
@@ -208,18 +413,16 @@ def two_mode_lossy(cutoff: int = 5, thermal: bool = False):
     return circuit_of(gates, 2, cutoff)
 
 
-@pytest.mark.parametrize("truncation", ["per_mode", "total"])
-def test_trajectory_means_within_stated_error_of_exact(truncation):
-    exact = DensityEngine(two_mode_lossy(12, thermal=True), 1, (), OUTPUTS).observables({}, 1)
-    circuit = two_mode_lossy(12 if truncation == "per_mode" else 16, thermal=True)
-    import dataclasses
-
-    circuit = dataclasses.replace(circuit, truncation=truncation)
-    engine = TrajectoryEngine(
-        circuit, 2, (), ("quad_x", "quad_p", "mean_photon"), seed=9, repeats=2000
-    )
+@pytest.mark.parametrize("truncation, cutoff", [("per_mode", 12), ("total", 4)])
+def test_trajectory_means_within_stated_error_of_exact(truncation, cutoff):
+    """Both paths at the same truncation and cutoff; at N = 4 total truncation's rho is far from
+    the converged one (its norm 38 standard errors away), so the agreement is the truncation's."""
+    circuit = dataclasses.replace(two_mode_lossy(cutoff, thermal=True), truncation=truncation)
+    names = ("quad_x", "quad_p", "mean_photon", "norm")
+    exact = DensityEngine(circuit, 1, (), names).observables({}, 1)
+    engine = TrajectoryEngine(circuit, 2, (), names, seed=9, repeats=2000)
     out = engine.observables({}, 2, rows=np.array([3, 70_000]))
-    for name in ("quad_x", "quad_p", "mean_photon"):
+    for name in names:
         error = out[f"{name}_stderr"]
         assert np.all(error > 0)
         assert np.all(np.abs(out[name] - exact[name][0]) < 4.5 * error), name
@@ -314,8 +517,6 @@ def test_dark_counts_match_click_probability_closed_form():
     vacuum_ish = circuit_of([("Dgate", (0.5, 0.0), (0,))], 1, 12)
     spec = make_spec(("threshold_samples",), 200, (0.0,), 6.0, 33)
     sampler = Sampler(spec, 1, 12, "complex128", 3, detector=(1.0, nu))
-    from cvgen.engines.compiled import CompiledEngine
-
     kets = CompiledEngine(vacuum_ish, 50, (), ("norm",)).kets({}, 50)
     clicks = sampler.sample(kets, 0)[0]["threshold_samples"].mean()
     expected = 1 - math.exp(-nu) * math.exp(-0.25)  # 1 - e^-nu P(0), P(0) = e^-|alpha|^2
@@ -343,8 +544,22 @@ def test_plan_chooses_the_path_and_says_why():
         }
     )
     assert small.noise.method == "trajectories" and "over memory_budget_mb" in small.noise.reason
-    total = build_plan({**LOSSY, "circuit": {**LOSSY["circuit"], "truncation": "total"}})
-    assert total.noise.method == "trajectories"
+    total_truncation = {**LOSSY["circuit"], "truncation": "total"}
+    fits = build_plan({**LOSSY, "circuit": total_truncation})
+    assert fits.noise.method == "density_matrix" and "fits" in fits.noise.reason
+    large = {**total_truncation, "modes": 3, "cutoff": 20}  # 1540 kept states: 109 MB a sample
+    smaller_batch = build_plan({**LOSSY, "circuit": large, "memory_budget_mb": 600})
+    assert smaller_batch.noise.method == "density_matrix"
+    assert smaller_batch.batch_size < LOSSY["batch_size"]
+    larger = {**large, "cutoff": 30}  # 4960 kept states: 1.13 GB a sample
+    over = build_plan({**LOSSY, "circuit": larger, "memory_budget_mb": 600})
+    assert over.noise.method == "trajectories" and "over memory_budget_mb" in over.noise.reason
+    # N = 24 fits (2925 states: 392 MB a sample), the check's re-run at N = 28 would not
+    rerun = build_plan({**LOSSY, "circuit": {**large, "cutoff": 24}, "memory_budget_mb": 600})
+    assert rerun.noise.method == "trajectories" and "re-run at cutoff 28" in rerun.noise.reason
+    unchecked = {**LOSSY, "circuit": {**large, "cutoff": 24}, "memory_budget_mb": 600}
+    unchecked["convergence"] = {"fraction": 0}
+    assert build_plan(unchecked).noise.method == "density_matrix"
     assert build_plan({**LOSSY, "noise": {"method": "trajectories"}}).noise.method == "trajectories"
     assert build_plan({"circuit": {"modes": 2, "layers": 1, "cutoff": 6}}).noise is None
 
@@ -366,9 +581,10 @@ def test_plan_chooses_the_path_and_says_why():
         (
             {
                 "noise": {"method": "density_matrix"},
-                "circuit": {**LOSSY["circuit"], "truncation": "total"},
+                "memory_budget_mb": 600,
+                "circuit": {**LOSSY["circuit"], "modes": 3, "cutoff": 30, "truncation": "total"},
             },
-            "needs circuit.truncation",
+            "total truncation at cutoff 30.*use noise.method: trajectories",
         ),
     ],
 )

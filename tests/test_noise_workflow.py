@@ -1,4 +1,5 @@
-"""A lossy QNN dataset with homodyne and photon-counting samples through the real workflow."""
+"""A lossy QNN dataset with homodyne and photon-counting samples through the real workflow, on
+both paths and both truncations."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import pytest
 
 from conftest import run_workflow
 from cvgen import read_dataset
+from cvgen.circuits import compile_circuit
+from cvgen.engines.noisy import DensityEngine
 from cvgen.noise import noise_report_lines
 
 pytestmark = pytest.mark.slow
@@ -63,3 +66,31 @@ def test_lossy_qnn_dataset_builds_and_reports_its_noise_path(tmp_path):
     difference = (other.outputs["quad_x"] - outputs["quad_x"]).astype(np.float64).mean(axis=0)
     pooled = np.sqrt(np.sum(error**2, axis=0)) / len(error)
     assert np.all(np.abs(difference) < 5 * pooled + 1e-5)
+
+
+def test_total_truncation_lossy_dataset_takes_the_density_path(tmp_path):
+    """The plan picks density matrices for total truncation; the dataset's outputs are those of
+    the total-truncation density engine on its drawn parameters, and the truncation check ran
+    on the same path at a higher cutoff."""
+    config = lossy_config(
+        circuit={"modes": 2, "layers": 1, "cutoff": 6, "truncation": "total",
+                 "loss": {"per_layer": 0.8}},
+        outputs=["quad_x", "mean_photon", "fock_probs", "norm", "fock_samples"],
+        samples_per_circuit=32,
+        shard_size=32,
+    )  # fmt: skip
+    dataset = build(tmp_path, config)
+    plan = dataset.plan
+    assert plan.noise.method == "density_matrix" and plan.circuit.truncation == "total"
+    assert "quad_x_stderr" not in dataset.outputs
+    assert dataset.outputs["fock_samples"].shape == (32, 8, 2)
+    args = {**dataset.sample_parameters}
+    args.update({n: v[dataset.circuit_index] for n, v in dataset.circuit_parameters.items()})
+    names = ("quad_x", "mean_photon", "fock_probs", "norm")
+    circuit = compile_circuit(plan.circuit)
+    exact = DensityEngine(circuit, 32, tuple(dataset.circuit_parameters), names).observables(
+        args, 32
+    )
+    for name in names:
+        np.testing.assert_allclose(dataset.outputs[name], exact[name], atol=2e-5, err_msg=name)
+    assert len(dataset.convergence["rows"]) > 0

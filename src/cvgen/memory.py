@@ -108,9 +108,9 @@ def _noisy_memory_mb(config, batch_size, circuit, backend, noise, spec, rows) ->
     row = output_row_bytes(computed, modes, cutoff, dtype)
     expectation = 0
     if computed and noise.method == "density_matrix":
-        gate = batch_size * cutoff**4 * complex_bytes(dtype) if modes > 1 else 0
-        density = density_bytes_per_sample(modes, cutoff, dtype)
-        expectation = DENSITY_STATE_COPIES * batch_size * density + GATE_COPIES * gate
+        density = density_bytes_per_sample(modes, cutoff, circuit.truncation, dtype)
+        expectation = DENSITY_STATE_COPIES * batch_size * density
+        expectation += _density_side_bytes(circuit, computed, batch_size)
     elif computed:
         expectation = _engine_bytes(config, circuit, batch_size * noise.trajectories, False)
         row += output_row_bytes([stderr_name(n) for n in computed], modes, cutoff, dtype)
@@ -125,6 +125,23 @@ def _noisy_memory_mb(config, batch_size, circuit, backend, noise, spec, rows) ->
     dynamic += 2 * rows * row
     baseline = NUMPY_BASELINE_MB if backend == "numpy" else BASELINE_MB
     return math.ceil(MARGIN * (baseline + dynamic / 2**20))
+
+
+def _density_side_bytes(circuit: CircuitSpec, outputs: list[str], batch_size: int) -> int:
+    """The density path's batch arrays beside its density matrices: per-sample gates
+    (GATE_COPIES of a two-mode gate [D]*4 per mode; on total truncation, of the largest gate's
+    blocks, planned for S columns per sample) and, on total truncation, fock_probs spread over
+    the per-mode box N^M."""
+    modes, cutoff, amplitude = circuit.modes, circuit.cutoff, complex_bytes(circuit.dtype)
+    if circuit.truncation != "total":
+        return GATE_COPIES * batch_size * cutoff**4 * amplitude if modes > 1 else 0
+    from cvgen.engines.total_photon import layout_sizes
+
+    blocks = layout_sizes(modes, cutoff, basis_size(modes, cutoff, "total") * batch_size)[1]
+    side = GATE_COPIES * batch_size * blocks * amplitude
+    if "fock_probs" in outputs:
+        side += TOTAL_FOCK_PROBS_COPIES * batch_size * cutoff**modes * amplitude // 2
+    return side
 
 
 def _engine_bytes(config: dict, circuit: CircuitSpec, batch_size: int, sampled: bool) -> int:
@@ -157,7 +174,8 @@ def _convergence_bytes(config: dict, circuit: CircuitSpec, batch_size: int, nois
         per_sample = path_amplitudes(noise, modes, higher.cutoff, circuit.truncation)
         batch = max(1, budget // per_sample)
         if noise.method == "density_matrix":
-            return DENSITY_STATE_COPIES * batch * per_sample * complex_bytes(circuit.dtype)
+            density = DENSITY_STATE_COPIES * batch * per_sample * complex_bytes(circuit.dtype)
+            return density + _density_side_bytes(higher, config["outputs"], batch)
         return _engine_bytes(config, higher, batch * noise.trajectories, sampled=False)
     budget = batch_size * amplitudes_per_sample(modes, cutoff)
     batch = max(1, budget // amplitudes_per_sample(modes, higher.cutoff))

@@ -3,9 +3,11 @@
 A circuit with channels (LossChannel, ThermalLossChannel) has a mixed output state rho. The
 compiled engine computes it exactly in one of two ways (cvgen.engines.noisy):
 
-  density_matrix  batched density matrices [B, D^M, D^M] (per-mode truncation): every gate
-                  applied as U rho U^+ by the pure-state kernels on a doubled circuit, channels
-                  by their Kraus operators' exact action on shifted views. Exact expectations.
+  density_matrix  batched density matrices (per-mode truncation: [B, D^M, D^M]; total
+                  truncation: [B, S, S] on the S kept states): every gate applied as U rho U^+
+                  by the pure-state kernels on a doubled circuit (total truncation: P U rho U^+
+                  P), channels by their Kraus operators' exact action on shifted views. Exact
+                  expectations.
   trajectories    quantum-jump trajectories: pure kets, one Kraus operator drawn per channel
                   and trajectory with its probability. Unbiased: E[|psi><psi|] = rho exactly.
                   Expectation outputs are means over `noise.trajectories` trajectories per
@@ -13,8 +15,8 @@ compiled engine computes it exactly in one of two ways (cvgen.engines.noisy):
 
 Sampled outputs always come from trajectories, one independent trajectory per shot, so shots
 are independent draws from rho at pure-state memory. `noise.method: auto` takes the density
-matrix for expectation outputs when one sample's density matrix fits the memory budget (and the
-truncation is per-mode), trajectories otherwise. The plan derives this once (`noise_plan`).
+matrix for expectation outputs when one sample's density matrix fits the memory budget,
+trajectories otherwise. The plan derives this once (`noise_plan`).
 
 Detector imperfections act on photon-counting outcomes only: efficiency eta thins each
 detected photon number binomially (exactly a LossChannel(eta) before the detector, since loss
@@ -42,7 +44,9 @@ __all__ = [
 
 METHODS = ("auto", "density_matrix", "trajectories")
 # Density-matrix-sized arrays alive at once per sample in the density path: the state, a
-# gate's output and the sector/shift temporaries (as the ket path's STATE_COPIES).
+# gate's output and the sector/shift temporaries (as the ket path's STATE_COPIES). Measured
+# (tracemalloc peak over a batch, QNN with loss after every layer, complex64): per-mode 4.0-4.4
+# (2-3 modes), total truncation 4.1-4.3 (2-4 modes, N = 8-20).
 DENSITY_STATE_COPIES = 6
 
 
@@ -68,18 +72,22 @@ def stderr_name(output: str) -> str:
     return f"{output}_stderr"
 
 
-def density_bytes_per_sample(modes: int, cutoff: int, dtype: str) -> int:
-    """Bytes of one sample's density matrix D^(2M) in the engine's dtype."""
-    return cutoff ** (2 * modes) * complex_bytes(dtype)
+def density_bytes_per_sample(modes: int, cutoff: int, truncation: str, dtype: str) -> int:
+    """Bytes of one sample's density matrix in the engine's dtype: the truncation's basis
+    size squared (D^(2M) per mode, C(N + M - 1, M)^2 total)."""
+    from cvgen.sizes import basis_size
+
+    return basis_size(modes, cutoff, truncation) ** 2 * complex_bytes(dtype)
 
 
 def path_amplitudes(noise: NoisePlan, modes: int, cutoff: int, truncation: str) -> int:
-    """Amplitudes one sample's expectation path holds: D^(2M) for a density matrix, the
-    trajectories' kets otherwise (what the truncation check's batches are capped by)."""
-    from cvgen.sizes import amplitudes_per_sample
+    """Amplitudes one sample's expectation path holds: the density matrix (basis size
+    squared), the trajectories' kets otherwise (what the truncation check's batches are capped
+    by)."""
+    from cvgen.sizes import amplitudes_per_sample, basis_size
 
     if noise.method == "density_matrix":
-        return cutoff ** (2 * modes)
+        return basis_size(modes, cutoff, truncation) ** 2
     return noise.trajectories * amplitudes_per_sample(modes, cutoff)
 
 
@@ -87,8 +95,8 @@ def noise_plan(config: dict, circuit, channels: bool, budget_mb: int) -> NoisePl
     """The noise settings a config asks for (None: a pure circuit and ideal detectors).
 
     `channels`: whether the circuit applies channels. The density path is taken when asked for,
-    or with `auto` when expectation outputs are requested, the truncation is per-mode and one
-    sample's density matrix (DENSITY_STATE_COPIES copies) fits `budget_mb`.
+    or with `auto` when one sample's density matrix (DENSITY_STATE_COPIES copies) fits
+    `budget_mb`, at the truncation check's higher cutoff too when the check runs.
     """
     from cvgen.errors import CvgenError
 
@@ -111,34 +119,38 @@ def noise_plan(config: dict, circuit, channels: bool, budget_mb: int) -> NoisePl
     method = noise.get("method", "auto")
     trajectories = int(noise.get("trajectories", 64))
     per_sample = DENSITY_STATE_COPIES * density_bytes_per_sample(
-        circuit.modes, circuit.cutoff, circuit.dtype
+        circuit.modes, circuit.cutoff, circuit.truncation, circuit.dtype
     )
     fits = per_sample <= budget_mb * 2**20
     size = f"{per_sample / 2**20:.3g} MB per sample"
+    check = config.get("convergence") or {}
+    rerun_cutoff = circuit.cutoff + (check.get("extra_cutoff", 0) if check.get("fraction") else 0)
+    rerun = DENSITY_STATE_COPIES * density_bytes_per_sample(
+        circuit.modes, rerun_cutoff, circuit.truncation, circuit.dtype
+    )
     if not channels:
         method, reason = "trajectories", "no channels: pure states, detector model only"
     elif method == "density_matrix":
-        if circuit.truncation == "total":
-            raise CvgenError(
-                "noise.method density_matrix needs circuit.truncation per_mode (total-photon "
-                "density matrices are not implemented): set truncation: per_mode, or "
-                "noise.method: trajectories"
-            )
         if not fits:
             raise CvgenError(
                 f"noise.method density_matrix: one sample's density matrix ({circuit.modes} "
-                f"modes, cutoff {circuit.cutoff}, {circuit.dtype}) needs about {size}, over "
-                f"memory_budget_mb {budget_mb}: use noise.method: trajectories (pure-state "
-                f"memory), or lower circuit.cutoff, or raise memory_budget_mb"
+                f"modes, {circuit.truncation} truncation at cutoff {circuit.cutoff}, "
+                f"{circuit.dtype}) needs about {size}, over memory_budget_mb {budget_mb}: use "
+                f"noise.method: trajectories (pure-state memory), or lower circuit.cutoff, or "
+                f"raise memory_budget_mb"
             )
         reason = f"set in the config ({size})"
     elif method == "trajectories":
         reason = f"set in the config ({trajectories} trajectories per sample)"
-    elif circuit.truncation == "total":
-        method = "trajectories"
-        reason = "total-photon truncation runs kets only: trajectories"
-    elif fits:
+    elif fits and rerun <= budget_mb * 2**20:
         method, reason = "density_matrix", f"the density matrix fits the budget ({size})"
+    elif fits:
+        method = "trajectories"
+        reason = (
+            f"the truncation check's re-run at cutoff {rerun_cutoff} would need "
+            f"{rerun / 2**20:.3g} MB per sample in density matrices, over memory_budget_mb "
+            f"{budget_mb}"
+        )
     else:
         method = "trajectories"
         reason = f"the density matrix would need {size}, over memory_budget_mb {budget_mb}"

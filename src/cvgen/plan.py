@@ -201,31 +201,34 @@ def build_plan(config: dict | None) -> DatasetPlan:
     )
 
 
-# A density matrix of M modes is held as a doubled state of 2M + 1 axes (cvgen.engines.noisy).
-# TensorFlow slices at most 8 axes and cannot broadcast both operands of a product in 7 (a
-# cross-Kerr gate's phases on non-neighbouring wires of 3 modes fail), so TF runs it up to 2.
+# Per-mode truncation holds a density matrix of M modes as a doubled state of 2M + 1 axes
+# (cvgen.engines.noisy). TensorFlow slices at most 8 axes and cannot broadcast both operands of
+# a product in 7 (a cross-Kerr gate's phases on non-neighbouring wires of 3 modes fail), so TF
+# runs it up to 2. Total truncation holds it as a matrix [S, S * B]: any number of modes.
 TF_DENSITY_MODES = 2
 
 
 def _noise_on_backend(
     noise: NoisePlan | None, backend: str, circuit: CircuitSpec, config: dict
 ) -> NoisePlan | None:
-    """The noise plan once the backend is known: TensorFlow holds density matrices of at most
-    TF_DENSITY_MODES modes; `auto` then takes trajectories, an explicit choice is refused."""
+    """The noise plan once the backend is known: TensorFlow holds per-mode density matrices of
+    at most TF_DENSITY_MODES modes; `auto` then takes trajectories, an explicit choice is
+    refused."""
     if noise is None or noise.method != "density_matrix" or backend != "tensorflow":
         return noise
-    if circuit.modes <= TF_DENSITY_MODES:
+    if circuit.modes <= TF_DENSITY_MODES or circuit.truncation == "total":
         return noise
     if (config.get("noise") or {}).get("method") == "density_matrix":
         raise CvgenError(
             f"noise.method density_matrix on backend tensorflow holds at most "
-            f"{TF_DENSITY_MODES} modes (a density matrix of {circuit.modes} modes is held in "
-            f"{2 * circuit.modes + 1} axes, more than TF's kernels handle): set backend: numpy "
-            f"or noise.method: trajectories"
+            f"{TF_DENSITY_MODES} modes with per-mode truncation (a density matrix of "
+            f"{circuit.modes} modes is held in {2 * circuit.modes + 1} axes, more than TF's "
+            f"kernels handle): set backend: numpy, circuit.truncation: total or noise.method: "
+            f"trajectories"
         )
     reason = (
-        f"backend tensorflow holds density matrices of at most {TF_DENSITY_MODES} modes: "
-        f"trajectories"
+        f"backend tensorflow holds per-mode density matrices of at most {TF_DENSITY_MODES} "
+        f"modes: trajectories"
     )
     return dataclasses.replace(noise, method="trajectories", reason=reason)
 

@@ -68,19 +68,22 @@ def shift(direction: int, k: int, cutoff: int) -> tuple[slice, slice]:
     return slice(0, cutoff - k), slice(k, cutoff)
 
 
-def kraus_matrix(xp, table, chosen, direction: int, cutoff: int, dtype: str):
+def kraus_matrix(xp, table, chosen, scale, direction: int, cutoff: int, dtype: str):
     """The drawn Kraus operators [B, m, n] of a table c [K, n, k] (K = B or 1) for the shifts
-    `chosen` [B]: A[m, n] = c[n, k] where m = n - k (loss) or m = n + k (amplifier)."""
+    `chosen` [B], each times its trajectory's `scale` [B]: A[m, n] = scale c[n, k] where
+    m = n - k (loss) or m = n + k (amplifier). One [B, D, D] array is built (the rest are
+    [B, D] rows and a boolean mask), so small kets do not pay several copies per trajectory."""
     batch = xp.shape(chosen)[0]
-    table = xp.broadcast_to(table, [batch, cutoff, cutoff])
     chosen = xp.cast(chosen, "int64")
+    if xp.shape(table)[0] != batch:
+        table = xp.broadcast_to(table, [batch, cutoff, cutoff])
     index = xp.broadcast_to(xp.reshape(chosen, [-1, 1, 1]), [batch, cutoff, 1])
     values = xp.take_along(table, index, axis=-1)  # [B, n, 1]: c[n, k_b]
+    rows = xp.reshape(values, [-1, 1, cutoff]) * xp.cast(xp.reshape(scale, [-1, 1, 1]), dtype)
     m, n = np.meshgrid(np.arange(cutoff), np.arange(cutoff), indexing="ij")
     difference = xp.asarray(direction * (m - n), "int64")  # the shift from n to m
     mask = xp.reshape(difference, [1, cutoff, cutoff]) == xp.reshape(chosen, [-1, 1, 1])
-    rows = xp.broadcast_to(xp.reshape(values, [-1, 1, cutoff]), [batch, cutoff, cutoff])
-    return xp.where(mask, rows, xp.zeros([batch, cutoff, cutoff], dtype))
+    return xp.where(mask, rows, xp.zeros([1, 1, 1], dtype))
 
 
 def _powers(xp, base, count: int):

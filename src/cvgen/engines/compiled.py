@@ -300,11 +300,14 @@ class CompiledEngine:
         for index, step in enumerate(self.steps):
             if index in self._absorbed:
                 continue
-            if not step.shared:
-                matrix = self._sample_matrix(state, index, values)
-                tensors[index] = self.truncation.prepare(index, matrix)
-            state = self.truncation.apply(state, index, tensors[index])
+            # Per-sample matrices are built here and held only while applied.
+            prepared = tensors[index] if step.shared else self._prepared(state, index, values)
+            state = self.truncation.apply(state, index, prepared)
         return state, self.truncation.observables(state, self.outputs)
+
+    def _prepared(self, state, index: int, values: dict) -> list:
+        """The prepared tensors of per-sample step `index` for the batch."""
+        return self.truncation.prepare(index, self._sample_matrix(state, index, values))
 
     def _sample_matrix(self, state, index: int, values: dict):
         """The per-sample matrix of step `index` for the batch (the state reaching it is there

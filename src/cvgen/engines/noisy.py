@@ -4,12 +4,18 @@ Channels (LossChannel, ThermalLossChannel = amplifier o loss, cvgen.engines.chan
 output state mixed. Two exact paths, both built from the compiled engine's own steps and kernels
 (cvgen.noise says which runs when):
 
-- DensityEngine: rho of M modes held as the "ket" of a doubled circuit of 2M modes (ket wires
+- DensityEngine: rho of M modes run as the "ket" of a doubled circuit of 2M modes (ket wires
   0..M-1, bra wires M..2M-1), so rho(n, n') = psi(n) conj(psi(n')) for a pure state. Each gate U
   acts on its ket wires and conj(U) (its matrix conjugated once, where it is built) on its bra
-  wires: the per-mode kernels (sectors, phases, product start) run unchanged and give U rho U^+.
-  A channel on mode w acts on (w, w + M) by its Kraus operators' exact action, D shifted
-  element-wise products (rho(n-k, n'-k) += c[n,k] c[n',k] rho(n, n')): no superoperator.
+  wires, which gives U rho U^+. A channel on mode w acts on (w, w + M) by its Kraus operators'
+  exact action, D shifted element-wise products (rho(n-k, n'-k) += c[n,k] c[n',k] rho(n, n')):
+  no superoperator. Per-mode truncation holds rho as the doubled state [D]*2M + [B], and the
+  per-mode kernels (sectors, phases, product start) run unchanged (DensityTruncation). Total
+  truncation holds rho on the kept states (n_1 + .. + n_M < N) as a matrix [S, S * B], one
+  index in rows and the other with the sample in columns: a gate on one index is the
+  total-photon kernel applied with the columns as its batch (the matrix transposed to reach the
+  other index), so every gate is exactly P U rho U^+ P and every channel P (sum_k A_k rho
+  A_k^+) P, P the projector onto the kept states (TotalDensityTruncation).
 - TrajectoryEngine: kets, each sample repeated R times (sample-major). At a channel, each
   trajectory draws one Kraus operator k with probability p_k = ||A_k psi||^2 / sum_j p_j from a
   uniform keyed on (sample position, channel draw, purpose; cvgen.streams.TRAJECTORY_STREAM),
@@ -24,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -33,6 +40,14 @@ from cvgen.engines.backend import NUMPY
 from cvgen.engines.channels import KRAUS, kraus_matrix, shift
 from cvgen.engines.compiled import ACTIONS, CompiledEngine, Step, fuse_diagonals
 from cvgen.engines.per_mode import PerModeTruncation
+from cvgen.engines.total_photon import (
+    TotalPhotonTruncation,
+    basis_states,
+    box_index,
+    index_of,
+    kept_state_outputs,
+    lowering_tables,
+)
 from cvgen.noise import NoisePlan, stderr_name
 from cvgen.program import Op, names_in
 from cvgen.streams import TRAJECTORY_STREAM, row_uniforms
@@ -40,6 +55,7 @@ from cvgen.streams import TRAJECTORY_STREAM, row_uniforms
 __all__ = [
     "DensityEngine",
     "NoisyEngine",
+    "TotalDensityTruncation",
     "TrajectoryEngine",
     "density_observables",
     "expanded_channels",
@@ -84,22 +100,26 @@ def _names(op: Op) -> frozenset[str]:
 
 def doubled_steps(ops: tuple[Op, ...], modes: int, shared_names) -> list[Step]:
     """Steps of the doubled circuit: each gate on its ket wires and conjugated on wires + M,
-    each channel one step on (w, w + M)."""
+    each channel one step on (w, w + M). Ket and bra steps commute, so the bra twins of the
+    gates between two channels come after those gates: a truncation holding rho as a matrix
+    then changes the index it acts on twice per channel, not at every gate."""
     shared_names = set(shared_names)
-    steps = []
+    steps, bra_steps = [], []
     for op in expanded_channels(ops):
         names = _names(op)
         shared = names <= shared_names
         if op.name in KRAUS:
             (wire,) = op.wires
             doubled = Op(op.name, (wire, wire + modes), op.args)
+            steps += bra_steps
+            bra_steps = []
             steps.append(Step(doubled, KRAUS[op.name][0], "channel", names, shared))
             continue
         build, action = ACTIONS[op.name]
         bra = Op(op.name, tuple(w + modes for w in op.wires), op.args)
         steps.append(Step(op, build, action, names, shared))
-        steps.append(Step(bra, _Conjugated(build), action, names, shared))
-    return fuse_diagonals(steps)
+        bra_steps.append(Step(bra, _Conjugated(build), action, names, shared))
+    return fuse_diagonals(steps + bra_steps)
 
 
 class DensityTruncation(PerModeTruncation):
@@ -151,6 +171,197 @@ class DensityTruncation(PerModeTruncation):
         return xp.transpose(xp.reshape(state, [size, size, -1]), [2, 0, 1])
 
 
+class TotalDensityTruncation:
+    """Total-photon truncation of rho: the doubled circuit's steps on the S kept states of M
+    modes (n_1 + .. + n_M < N, cvgen.engines.total_photon), rho held compact as [S, S * B].
+
+    Rows are one index of rho, columns the other index and the sample (sample fastest). Each
+    run of consecutive gate steps on one index is a TotalPhotonTruncation of M modes over those
+    steps, its columns as its batch (per-sample matrices act on all columns of their sample):
+    it starts from the compact basis (rho transposed first when the run is on the other index),
+    chains its layouts as for kets, and ends gathered back to the compact basis, so each gate is
+    exactly P U P on its index. A channel gathers rho at the sources of each shift k on both
+    indices (whichever leads), for the kept states that shift reaches only (ShiftTables).
+    """
+
+    name = "density_matrix"
+
+    def __init__(self, steps, modes: int, cutoff: int, batch_size: int, dtype: str, xp):
+        self.steps, self.cutoff, self.batch_size = steps, cutoff, batch_size
+        self.dtype, self.xp = dtype, xp
+        self.modes = modes // 2  # of rho; the doubled circuit has 2M wires
+        self.basis = basis_states(self.modes, cutoff)
+        self.shifts: dict[int, ShiftTables] = {}
+        self.runs: dict[int, tuple[TotalPhotonTruncation, int]] = {}  # step -> (run, position)
+        self.transposed_before: set[int] = set()  # first steps of runs on the other index
+        runs, bra_leading = [], False
+        for index, step in enumerate(steps):
+            if step.action == "channel":
+                direction = KRAUS[step.op.name][1]
+                self.shifts[index] = _shift_tables(self.basis, step.wires[0], direction, cutoff)
+                continue
+            on_bra = step.wires[0] >= self.modes
+            if on_bra != bra_leading:
+                self.transposed_before.add(index)
+                bra_leading = on_bra
+            if not runs or runs[-1][-1] != index - 1 or index in self.transposed_before:
+                runs.append([])
+            runs[-1].append(index)
+        for run in runs:
+            truncation = TotalPhotonTruncation(
+                [self._on_modes(steps[i]) for i in run],
+                *(self.modes, cutoff, len(self.basis) * batch_size, dtype, xp),
+            )
+            self.runs.update({index: (truncation, j) for j, index in enumerate(run)})
+        self.bra_leading = bra_leading  # after the last step
+        size = len(self.basis)
+        self.diagonal = np.arange(size) * (size + 1)  # flat positions of rho(n, n)
+        self.lowering_index, self.lowering_weights = _lowering_terms(
+            self.basis, cutoff, bra_leading
+        )
+        # For every state of the per-mode box, its position in the compact basis (S: dropped).
+        self.compact_of_box = np.full(cutoff**self.modes, size)
+        self.compact_of_box[box_index(self.basis, cutoff)] = np.arange(size)
+
+    def _on_modes(self, step: Step) -> Step:
+        """A ket or bra step with its wires as modes 0..M-1."""
+        wires = tuple(w % self.modes for w in step.wires)
+        return dataclasses.replace(step, op=dataclasses.replace(step.op, wires=wires))
+
+    def basis_size(self) -> int:
+        return len(self.basis) ** 2
+
+    def initial(self):
+        """|0><0| for every batch element."""
+        xp, size = self.xp, len(self.basis)
+        return xp.reshape(xp.unit(size * size, self.batch_size, self.dtype, axis=0), [size, -1])
+
+    def prepare(self, index: int, matrix) -> list:
+        """A gate's blocks (TotalPhotonTruncation.prepare); a channel's factors [K, N, S]: for
+        shift k and its i-th target (ShiftTables' order), c[n_w of the source, k]."""
+        xp = self.xp
+        if index in self.runs:
+            run, position = self.runs[index]
+            return run.prepare(position, matrix)
+        flat = xp.reshape(matrix, [-1, self.cutoff * self.cutoff])
+        factor_index = self.shifts[index].factor_index
+        factors = xp.take(flat, factor_index.reshape(-1), axis=1)
+        return [xp.reshape(factors, [-1, *factor_index.shape])]
+
+    def apply(self, state, index: int, tensors: list):
+        if index in self.shifts:
+            return self._channel(state, self.shifts[index], tensors[0])
+        run, position = self.runs[index]
+        if position == 0:
+            state = self._run_start(state, index)
+        state = run.apply(state, position, tensors)
+        return run.compact(state) if position == len(run.steps) - 1 else state
+
+    def _run_start(self, state, index: int):
+        """What the run starting at step `index` gathers from: rho with the index it acts on
+        leading, plus the zero row that padding slots read (no temporary outlives the call)."""
+        if index in self.transposed_before:
+            state = self._transposed(state)
+        return self.xp.pad(state, [[0, 1], [0, 0]])
+
+    def _transposed(self, state):
+        """rho with its two indices swapped: [S, S * B] -> [S, S * B]."""
+        xp, size = self.xp, len(self.basis)
+        swapped = xp.transpose(xp.reshape(state, [size, size, -1]), [1, 0, 2])
+        return xp.reshape(swapped, [size, -1])
+
+    def _channel(self, state, shifts: ShiftTables, factors):
+        """sum_k A_k rho A_k^+ on the kept states: out(i, j) = sum_k f_k(i) f_k(j)
+        rho(s_k(i), s_k(j)), s_k(i) the state A_k maps to i, f_k(i) its factor (either index
+        may lead). Summed in the shifts' target order from the largest k, each term a leading
+        block the sum so far is padded to, then gathered back to the basis order."""
+        xp, size = self.xp, len(self.basis)
+        view = xp.reshape(state, [size, size, -1])
+        out = None
+        for k in reversed(range(self.cutoff)):
+            count = shifts.counts[k]
+            source = shifts.sources[k, :count]
+            factor = xp.transpose(factors[:, k, :count], [1, 0])  # [count, K]
+            weights = factor[:, None, :] * factor[None, :, :]
+            piece = xp.take(xp.take(view, source, axis=0), source, axis=1) * weights
+            if out is not None:
+                grow = count - xp.shape(out)[0]
+                piece = piece + xp.pad(out, [[0, grow], [0, grow], [0, 0]])
+            out = piece
+        out = xp.take(xp.take(out, shifts.position, axis=0), shifts.position, axis=1)
+        return xp.reshape(out, [size, -1])
+
+    def observables(self, state, outputs) -> dict:
+        """The outputs of cvgen.engines.observables from rho's diagonal and its entries
+        rho(n, n - e_m) (hbar = 2, the truncated state, not renormalised)."""
+        xp, size = self.xp, len(self.basis)
+        flat = xp.reshape(state, [size * size, -1])
+        probs = xp.real(xp.take(flat, self.diagonal, axis=0))  # [S, B]
+
+        def lowering():  # <a_m> [M, B]
+            terms = xp.take(flat, self.lowering_index, axis=0)
+            return xp.asarray(self.lowering_weights, self.dtype) @ terms
+
+        return kept_state_outputs(xp, self.basis, probs, lowering, self._to_box, outputs)
+
+    def _to_box(self, rows):
+        """Rows [B, S] spread over the flat per-mode box [B, N^M], zero-filled."""
+        padded = self.xp.pad(rows, [[0, 0], [0, 1]])
+        return self.xp.take(padded, self.compact_of_box, axis=1)
+
+    def densities(self, state):
+        """rho in the per-mode box [B, N^M, N^M], zero outside the kept states."""
+        xp = self.xp
+        ket_leading = self._transposed(state) if self.bra_leading else state
+        size = len(self.basis)
+        rho = xp.transpose(xp.reshape(ket_leading, [size, size, -1]), [2, 0, 1])
+        padded = xp.pad(rho, [[0, 0], [0, 1], [0, 1]])
+        return xp.take(xp.take(padded, self.compact_of_box, axis=1), self.compact_of_box, axis=2)
+
+
+@dataclass(frozen=True)
+class ShiftTables:
+    """A channel's gathers on the kept states. The targets are ordered by the largest shift k
+    that reaches them, descending, so the targets of shift k are the first counts[k]: A_k's
+    terms form the leading block of rho in that order, and nothing is computed where A_k maps
+    no kept state (most of rho for large k)."""
+
+    sources: np.ndarray  # [N, S]: for shift k, the kept state A_k maps to each target
+    factor_index: np.ndarray  # [N, S]: flat index n_w * N + k of its c[n_w, k] (Kraus table)
+    counts: tuple[int, ...]  # targets of each shift
+    position: np.ndarray  # [S]: each kept state's place in the order
+
+
+def _shift_tables(basis: np.ndarray, wire: int, direction: int, cutoff: int) -> ShiftTables:
+    """Loss (direction -1) reaches target i from i + k e_w while total(i) + k < N, the amplifier
+    from i - k e_w while k <= n_w(i); the entries past counts[k] are unused."""
+    size = len(basis)
+    largest = basis[:, wire] if direction > 0 else cutoff - 1 - basis.sum(axis=1)
+    order = np.argsort(-largest, kind="stable")
+    counts = tuple(int(np.sum(largest >= k)) for k in range(cutoff))
+    sources = np.zeros((cutoff, size), dtype=np.int64)
+    factor_index = np.zeros((cutoff, size), dtype=np.int64)
+    for k, count in enumerate(counts):
+        source = basis[order[:count]]
+        source[:, wire] -= direction * k
+        sources[k, :count] = index_of(source, basis, cutoff)
+        factor_index[k, :count] = source[:, wire] * cutoff + k
+    return ShiftTables(sources, factor_index, counts, np.argsort(order))
+
+
+def _lowering_terms(basis: np.ndarray, cutoff: int, bra_leading: bool):
+    """Flat positions in rho [S * S] of every rho(n, n - e_m) (n_m > 0) and the weights
+    [M, terms] of sqrt(n_m) that sum them into <a_m> = Tr(a_m rho)."""
+    size, modes = basis.shape
+    lowered, sqrt_n = lowering_tables(basis, cutoff)
+    mode, ket = np.nonzero(lowered < size)
+    bra = lowered[mode, ket]
+    index = bra * size + ket if bra_leading else ket * size + bra
+    weights = np.zeros((modes, len(ket)))
+    weights[mode, np.arange(len(ket))] = sqrt_n[mode, ket]
+    return index, weights
+
+
 def density_observables(xp, rho, modes: int, cutoff: int, outputs) -> dict:
     """The outputs of rho [D]*2M + [B] (ket axes first, batch last): the conventions of
     cvgen.engines.observables (hbar = 2, the truncated state, not renormalised)."""
@@ -191,8 +402,11 @@ def _lowering(xp, rho, modes: int, cutoff: int, mode: int):
     return xp.sum(xp.take(flat, np.arange(side) * (side + 1), axis=0), axis=0)
 
 
+DENSITY_TRUNCATIONS = {"per_mode": DensityTruncation, "total": TotalDensityTruncation}
+
+
 class DensityEngine(CompiledEngine):
-    """Batched exact density matrices of a lossy circuit (per-mode truncation), computed as the
+    """Batched exact density matrices of a lossy circuit (either truncation), computed as the
     ket of the doubled circuit by the compiled engine."""
 
     name = "compiled"
@@ -206,8 +420,6 @@ class DensityEngine(CompiledEngine):
         xp=NUMPY,
         steps: list[Step] | None = None,
     ):
-        if circuit.truncation != "per_mode":
-            raise ValueError("density matrices need per-mode truncation")
         self.original = circuit
         doubled = dataclasses.replace(circuit, modes=2 * circuit.modes)
         if steps is None:
@@ -215,7 +427,7 @@ class DensityEngine(CompiledEngine):
         super().__init__(doubled, batch_size, shared_names, outputs, xp, steps=steps)
 
     def truncation_class(self, name: str):
-        return DensityTruncation
+        return DENSITY_TRUNCATIONS[name]
 
     def at_cutoff(self, cutoff: int, batch_size: int | None = None, outputs=None):
         return DensityEngine(
@@ -228,7 +440,8 @@ class DensityEngine(CompiledEngine):
         )
 
     def densities(self, args: dict[str, np.ndarray], count: int) -> np.ndarray:
-        """Output density matrices [count, D^M, D^M] (numpy), one batch of one circuit."""
+        """Output density matrices [count, D^M, D^M] (numpy; total truncation: in the per-mode
+        box, zero outside the kept states), one batch of one circuit."""
         shared = np.array([args[n][0] for n in self.shared_names])
         state, _ = self._run(args, 0, count, shared)
         return self.xp.numpy(self.truncation.densities(state))[:count]
@@ -276,6 +489,10 @@ class TrajectoryEngine(CompiledEngine):
             index: next(n for n in step.names if n.startswith("~draw"))
             for index, step in enumerate(steps)
             if step.op.name in KRAUS
+        }
+        # Channels whose parameters are per circuit: one Kraus table for the whole batch.
+        self.shared_tables = {
+            index for index in self.draw_names if _names(steps[index].op) <= set(shared_names)
         }
         super().__init__(circuit, batch_size * repeats, shared_names, outputs, xp, steps=steps)
         self.sample_batch = batch_size
@@ -336,10 +553,13 @@ class TrajectoryEngine(CompiledEngine):
         xp, cutoff, dtype = self.xp, self.circuit.cutoff, self.circuit.dtype
         step = self.steps[index]
         real = real_dtype(dtype)
-        table = self._matrix(step, values, self.batch_size)  # c [B, n, k]
+        if index in self.shared_tables:  # c [1, n, k]
+            table = self._matrix(step, {n: v[:1] for n, v in values.items()}, 1)
+        else:  # c [B, n, k]
+            table = self._matrix(step, values, self.batch_size)
         weights = xp.real(table * xp.conj(table))  # c^2
         marginal = self.truncation.marginal(state, step.wires[0], index - 1)  # [B, D]
-        probs = xp.sum(marginal[:, :, None] * weights, axis=1)  # p_k [B, D]
+        probs = (marginal[:, None, :] @ weights)[:, 0, :]  # p_k [B, D]
         cumulative = xp.cumsum(xp.cast(probs, "float64"), axis=1)
         total = cumulative[:, -1:]
         target = xp.reshape(values[draw], [-1, 1]) * xp.cast(total, "float64")
@@ -348,8 +568,7 @@ class TrajectoryEngine(CompiledEngine):
         floor = float(np.finfo(real).tiny)
         scale = xp.sqrt(xp.cast(total, real) / xp.maximum(picked, floor))  # [B, 1]
         direction = KRAUS[step.op.name][1]
-        matrix = kraus_matrix(xp, table, chosen, direction, cutoff, dtype)
-        return matrix * xp.cast(xp.reshape(scale, [-1, 1, 1]), dtype)
+        return kraus_matrix(xp, table, chosen, scale, direction, cutoff, dtype)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -48,7 +48,9 @@ __all__ = [
     "basis_states",
     "box_index",
     "index_of",
+    "kept_state_outputs",
     "layout_sizes",
+    "lowering_tables",
 ]
 
 # Cost model of a bucket, in complex multiply-adds per sample: chains x width x size x
@@ -134,9 +136,12 @@ class TotalPhotonTruncation:
     """How the compiled engine holds and moves a total-photon truncated state.
 
     The state is batch-minor, [rows, B], in the layout of the last gate's buckets plus one zero
-    row that padding slots gather. `kets` embeds the compact states in the per-mode box
-    [B, N, ..., N] (zero outside the kept states) and `fock_probs` has the box's N^M layout, so
-    downstream code written for per-mode kets (sampling, datasets) works unchanged.
+    row that padding slots gather. Its B columns may be (column, sample) pairs, sample fastest
+    (a density matrix's other index, cvgen.engines.noisy): gates built per sample then come
+    with one matrix per sample, which acts on every column of that sample. `kets` embeds the
+    compact states in the per-mode box [B, N, ..., N] (zero outside the kept states) and
+    `fock_probs` has the box's N^M layout, so downstream code written for per-mode kets
+    (sampling, datasets) works unchanged.
     """
 
     name = "total"
@@ -173,7 +178,7 @@ class TotalPhotonTruncation:
         """Step `index`: phases, or every bucket's product on rows gathered from the state."""
         xp, plan = self.xp, self.plans[index]
         if not plan.buckets:
-            return state * tensors[0]
+            return _scale_rows(xp, state, tensors[0])
         outputs = [
             _apply_bucket(xp, xp.take(state, rows, axis=0), blocks, bucket, plan.step.shared)
             for bucket, rows, blocks in zip(plan.buckets, plan.gathers, tensors, strict=True)
@@ -183,7 +188,7 @@ class TotalPhotonTruncation:
     def kets(self, state):
         """The compact states embedded in the per-mode box [B, N, ..., N], zero outside."""
         xp = self.xp
-        box = self._to_box(xp.transpose(self._compact(state), [1, 0]))
+        box = self._to_box(xp.transpose(self.compact(state), [1, 0]))
         return xp.reshape(box, [-1] + [self.cutoff] * self.modes)
 
     def marginal(self, state, wire: int, after: int | None = None):
@@ -199,26 +204,18 @@ class TotalPhotonTruncation:
     def observables(self, state, outputs) -> dict:
         """The outputs of cvgen.engines.observables, computed on the compact state."""
         xp = self.xp
-        compact = self._compact(state)  # [basis_size, B]
-        real = real_dtype(self.dtype)
-        probs = xp.real(compact * xp.conj(compact))
-        result = {"norm": xp.sum(probs, axis=0)}
-        if "quad_x" in outputs or "quad_p" in outputs:
-            lowered, sqrt_n = _lowering_tables(self.basis, self.cutoff)
+        compact = self.compact(state)  # [basis_size, B]
+
+        def lowering():
+            lowered, sqrt_n = lowering_tables(self.basis, self.cutoff)
             padded = xp.pad(compact, [[0, 1], [0, 0]])
             terms = xp.conj(xp.take(padded, lowered, axis=0)) * compact[None]
-            lowering = xp.sum(terms * xp.asarray(sqrt_n[..., None], self.dtype), axis=1)
-            scale = math.sqrt(2 * HBAR)
-            result["quad_x"] = scale * xp.transpose(xp.real(lowering), [1, 0])
-            result["quad_p"] = scale * xp.transpose(xp.imag(lowering), [1, 0])
-        if "mean_photon" in outputs:
-            photons = xp.asarray(self.basis.T, real)  # [modes, basis_size]
-            result["mean_photon"] = xp.transpose(photons @ probs, [1, 0])
-        if "fock_probs" in outputs:
-            result["fock_probs"] = self._to_box(xp.transpose(probs, [1, 0]))
-        return {name: result[name] for name in outputs}
+            return xp.sum(terms * xp.asarray(sqrt_n[..., None], self.dtype), axis=1)
 
-    def _compact(self, state):
+        probs = xp.real(compact * xp.conj(compact))
+        return kept_state_outputs(xp, self.basis, probs, lowering, self._to_box, outputs)
+
+    def compact(self, state):
         """The final layout's rows gathered into the compact basis order [basis_size, B]."""
         return self.xp.take(state, self._compact_rows, axis=0)
 
@@ -229,12 +226,31 @@ class TotalPhotonTruncation:
         return xp.take(padded, self._compact_of_box, axis=1)
 
 
+def kept_state_outputs(xp, basis: np.ndarray, probs, lowering, to_box, outputs) -> dict:
+    """The outputs of cvgen.engines.observables of states on the kept `basis` [S, M], from their
+    probabilities [S, B] and `lowering()`, <a_m> [M, B] (called only for quad_x or quad_p);
+    `to_box` spreads rows [B, S] over the per-mode box. hbar = 2, not renormalised."""
+    result = {"norm": xp.sum(probs, axis=0)}
+    if "quad_x" in outputs or "quad_p" in outputs:
+        means = lowering()
+        scale = math.sqrt(2 * HBAR)
+        result["quad_x"] = scale * xp.transpose(xp.real(means), [1, 0])
+        result["quad_p"] = scale * xp.transpose(xp.imag(means), [1, 0])
+    if "mean_photon" in outputs:
+        photons = xp.asarray(basis.T, probs.dtype.name)  # [M, S]
+        result["mean_photon"] = xp.transpose(photons @ probs, [1, 0])
+    if "fock_probs" in outputs:
+        result["fock_probs"] = to_box(xp.transpose(probs, [1, 0]))
+    return {name: result[name] for name in outputs}
+
+
 def _apply_bucket(xp, rows, blocks, bucket: Bucket, shared: bool):
     """Multiply gathered rows [chains * size * width, B] by the bucket's blocks.
 
     Shared blocks [chains, size, size] act on [chains, size, width * B]: one product per chain
-    over every member and sample at once. Per-sample blocks [B, chains, size, size] need the
-    batch leading, so the rows are transposed there and back.
+    over every member and sample at once. Per-sample blocks [K, chains, size, size] need the
+    samples leading, so the rows are transposed there and back; each sample's columns (B / K of
+    them, sample fastest) ride along with its members.
     """
     chains, size, width = bucket.members.shape
     batch = xp.shape(rows)[1]
@@ -242,12 +258,24 @@ def _apply_bucket(xp, rows, blocks, bucket: Bucket, shared: bool):
         view = xp.reshape(rows, [chains, size, width * batch])
         out = blocks[0] @ view[0] if chains == 1 else blocks @ view
     else:
-        view = xp.transpose(xp.reshape(rows, [chains, size, width, batch]), [3, 0, 1, 2])
-        out = xp.transpose(blocks @ view, [1, 2, 3, 0])
+        samples = xp.shape(blocks)[0]
+        view = xp.reshape(rows, [chains, size, width * batch // samples, samples])
+        out = xp.transpose(blocks @ xp.transpose(view, [3, 0, 1, 2]), [1, 2, 3, 0])
     return xp.reshape(out, [-1, batch])
 
 
-def _lowering_tables(basis: np.ndarray, n_total: int) -> tuple[np.ndarray, np.ndarray]:
+def _scale_rows(xp, state, phases):
+    """A diagonal gate: the state [rows, B] times its phases [rows, K], K = 1 (shared), B, or
+    the samples of B = columns x K (sample fastest), whose phases act on all their columns."""
+    rows, batch = xp.shape(state)
+    samples = xp.shape(phases)[1]
+    if samples in (1, batch):
+        return state * phases
+    grouped = xp.reshape(state, [rows, batch // samples, samples]) * phases[:, None, :]
+    return xp.reshape(grouped, [rows, batch])
+
+
+def lowering_tables(basis: np.ndarray, n_total: int) -> tuple[np.ndarray, np.ndarray]:
     """For every mode m and kept state n: the index of n - e_m (len(basis), a zero row, where
     n_m = 0) and sqrt(n_m), so <a_m> = sum_n conj(psi(n - e_m)) sqrt(n_m) psi(n)."""
     modes = basis.shape[1]
