@@ -357,6 +357,30 @@ def test_density_path_on_tensorflow_equals_numpy(truncation, modes):
         np.testing.assert_allclose(on_tf[name], on_numpy[name], atol=1e-10, rtol=0)
 
 
+@pytest.mark.parametrize("truncation", ["per_mode", "total"])
+def test_trajectories_on_tensorflow_equal_numpy(truncation):
+    """The same draws (keyed uniforms) on both backends, complex128: a loss with a per-circuit
+    transmissivity (one Kraus table per batch) and one per sample (a table per trajectory)."""
+    from cvgen.engines.backend import namespace
+
+    gates, values = random_circuit(np.random.default_rng(11), 2, 6)
+    gates.insert(3, ("ThermalLossChannel", ("t", 0.3), (1,)))
+    circuit = dataclasses.replace(circuit_of(gates, 2, 5, (*values, "t")), truncation=truncation)
+    shared = tuple(values)  # the final LossChannels' transmissivities among them
+    rng = np.random.default_rng(12)
+    args = {n: np.full(3, v) for n, v in values.items()}
+    args["t"] = rng.uniform(0.5, 0.9, 3)
+    rows = np.arange(10, 13)
+    on_numpy = TrajectoryEngine(circuit, 3, shared, OUTPUTS, seed=4, repeats=6)
+    on_tf = TrajectoryEngine(
+        circuit, 3, shared, OUTPUTS, namespace("tensorflow", 1), seed=4, repeats=6
+    )
+    assert on_numpy.shared_tables and on_tf.shared_tables != set(on_tf.draw_names)
+    expected, values_tf = on_numpy.observables(args, 3, rows), on_tf.observables(args, 3, rows)
+    for name in OUTPUTS:
+        np.testing.assert_allclose(values_tf[name], expected[name], atol=1e-10, rtol=0)
+
+
 def test_loss_closed_forms():
     alpha, t = 0.6 * np.exp(0.4j), 0.7
     coherent = circuit_of(
