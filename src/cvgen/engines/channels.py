@@ -19,12 +19,21 @@ as for gates.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
 from cvgen.conventions import real_dtype
 
-__all__ = ["KRAUS", "amplifier_kraus", "kraus_matrix", "loss_kraus", "shift"]
+__all__ = [
+    "KRAUS",
+    "Jump",
+    "amplifier_kraus",
+    "drawn_jump",
+    "jump_matrix",
+    "loss_kraus",
+    "shift",
+]
 
 
 def loss_kraus(xp, transmissivity, cutoff: int, dtype: str):
@@ -68,22 +77,38 @@ def shift(direction: int, k: int, cutoff: int) -> tuple[slice, slice]:
     return slice(0, cutoff - k), slice(k, cutoff)
 
 
-def kraus_matrix(xp, table, chosen, scale, direction: int, cutoff: int, dtype: str):
-    """The drawn Kraus operators [B, m, n] of a table c [K, n, k] (K = B or 1) for the shifts
-    `chosen` [B], each times its trajectory's `scale` [B]: A[m, n] = scale c[n, k] where
-    m = n - k (loss) or m = n + k (amplifier). One [B, D, D] array is built (the rest are
-    [B, D] rows and a boolean mask), so small kets do not pay several copies per trajectory."""
+@dataclass(frozen=True)
+class Jump:
+    """The Kraus operator each trajectory drew at one channel, as a shift and factors:
+    A_b |n> = factors[b, n] |n + direction k_b> (the trajectory's rescaling included; zero where
+    n + direction k_b leaves the cutoff). Each truncation applies it its own way: per-mode as a
+    dense per-sample matrix (`jump_matrix`), total-photon as one gather."""
+
+    shifts: object  # [B] int64: k_b
+    factors: object  # [B, D]: by source level n
+    direction: int
+
+
+def drawn_jump(xp, table, chosen, scale, direction: int, cutoff: int, dtype: str) -> Jump:
+    """The Jump of a Kraus table c [K, n, k] (K = B or 1) for the shifts `chosen` [B], each
+    times its trajectory's `scale` [B]: factors[b, n] = scale_b c[n, k_b]."""
     batch = xp.shape(chosen)[0]
     chosen = xp.cast(chosen, "int64")
     if xp.shape(table)[0] != batch:
         table = xp.broadcast_to(table, [batch, cutoff, cutoff])
     index = xp.broadcast_to(xp.reshape(chosen, [-1, 1, 1]), [batch, cutoff, 1])
-    values = xp.take_along(table, index, axis=-1)  # [B, n, 1]: c[n, k_b]
-    rows = xp.reshape(values, [-1, 1, cutoff]) * xp.cast(xp.reshape(scale, [-1, 1, 1]), dtype)
+    values = xp.reshape(xp.take_along(table, index, axis=-1), [-1, cutoff])  # c[n, k_b]
+    return Jump(chosen, values * xp.cast(xp.reshape(scale, [-1, 1]), dtype), direction)
+
+
+def jump_matrix(xp, jump: Jump, cutoff: int, dtype: str):
+    """The drawn operators [B, m, n] of a Jump as dense matrices: A[m, n] = factors[n] where
+    m = n + direction k. One [B, D, D] array (and a boolean mask) per channel."""
     m, n = np.meshgrid(np.arange(cutoff), np.arange(cutoff), indexing="ij")
-    difference = xp.asarray(direction * (m - n), "int64")  # the shift from n to m
-    mask = xp.reshape(difference, [1, cutoff, cutoff]) == xp.reshape(chosen, [-1, 1, 1])
-    return xp.where(mask, rows, xp.zeros([1, 1, 1], dtype))
+    difference = xp.asarray(jump.direction * (m - n), "int64")  # the shift from n to m
+    mask = xp.reshape(difference, [1, cutoff, cutoff]) == xp.reshape(jump.shifts, [-1, 1, 1])
+    columns = xp.reshape(jump.factors, [-1, 1, cutoff])
+    return xp.where(mask, columns, xp.zeros([1, 1, 1], dtype))
 
 
 def _powers(xp, base, count: int):

@@ -20,8 +20,8 @@ output state mixed. Two exact paths, both built from the compiled engine's own s
   trajectory draws one Kraus operator k with probability p_k = ||A_k psi||^2 / sum_j p_j from a
   uniform keyed on (sample position, channel draw, purpose; cvgen.streams.TRAJECTORY_STREAM),
   and becomes A_k psi sqrt(sum_j p_j / p_k): E[|psi><psi|] is then exactly the truncated rho
-  (gates are linear), whatever the batch or shard. A drawn A_k is a per-sample single-mode gate,
-  applied by the truncation's own kernel (per-mode or total-photon).
+  (gates are linear), whatever the batch or shard. The drawn A_k (cvgen.engines.channels.Jump)
+  is applied by the truncation: per-mode as a per-sample matrix, total-photon as one gather.
 - NoisyEngine: what a job runs: expectation outputs from one path, kets for the sampler from
   trajectories (one per shot).
 """
@@ -37,7 +37,7 @@ import numpy as np
 from cvgen.circuits import CircuitSpec
 from cvgen.conventions import COMPUTED_OUTPUTS, HBAR, real_dtype
 from cvgen.engines.backend import NUMPY
-from cvgen.engines.channels import KRAUS, kraus_matrix, shift
+from cvgen.engines.channels import KRAUS, drawn_jump, shift
 from cvgen.engines.compiled import ACTIONS, CompiledEngine, Step, fuse_diagonals
 from cvgen.engines.per_mode import PerModeTruncation
 from cvgen.engines.total_photon import (
@@ -479,7 +479,7 @@ class TrajectoryEngine(CompiledEngine):
                 names = _names(op)
                 if op.name in KRAUS:  # per trajectory: its uniform is a per-sample value
                     names |= {f"~draw{draws}"}
-                    steps.append(Step(op, KRAUS[op.name][0], "single", names, False))
+                    steps.append(Step(op, KRAUS[op.name][0], "jump", names, False))
                     draws += 1
                     continue
                 build, action = ACTIONS[op.name]
@@ -542,13 +542,14 @@ class TrajectoryEngine(CompiledEngine):
         return result
 
     def _sample_matrix(self, state, index: int, values: dict):
-        """A channel step's matrix is each trajectory's drawn Kraus operator; others as usual."""
+        """A channel step's "matrix" is each trajectory's drawn Kraus operator (a Jump); others
+        as usual."""
         if index in self.draw_names:
             return self._jump(state, index, values, self.draw_names[index])
         return super()._sample_matrix(state, index, values)
 
     def _jump(self, state, index: int, values: dict, draw: str):
-        """Each trajectory's drawn Kraus operator at step `index`, scaled to keep the
+        """Each trajectory's drawn Kraus operator at step `index` (a Jump), scaled to keep the
         trajectory's weight."""
         xp, cutoff, dtype = self.xp, self.circuit.cutoff, self.circuit.dtype
         step = self.steps[index]
@@ -568,7 +569,7 @@ class TrajectoryEngine(CompiledEngine):
         floor = float(np.finfo(real).tiny)
         scale = xp.sqrt(xp.cast(total, real) / xp.maximum(picked, floor))  # [B, 1]
         direction = KRAUS[step.op.name][1]
-        return kraus_matrix(xp, table, chosen, scale, direction, cutoff, dtype)
+        return drawn_jump(xp, table, chosen, scale, direction, cutoff, dtype)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from cvgen.engines.channels import jump_matrix
 from cvgen.engines.observables import ket_observables
 
 __all__ = ["PerModeTruncation", "sector_tables", "structured_work"]
@@ -63,6 +64,8 @@ class PerModeTruncation:
         xp, step = self.xp, self.steps[index]
         if step.action in ("single", "diagonal"):
             return [matrix]
+        if step.action == "jump":  # a drawn Kraus operator per trajectory, as its matrix
+            return [jump_matrix(xp, matrix, self.cutoff, self.dtype)]
         first, second = step.wires
         if step.action == "diagonal2":
             return [xp.transpose(matrix, [0, 2, 1]) if first > second else matrix]
@@ -79,7 +82,7 @@ class PerModeTruncation:
         (tensor,) = tensors
         if step.action in ("diagonal", "diagonal2"):
             return state * self._phases(tensor, sorted(step.wires), step.shared)
-        if step.action == "single":
+        if step.action in ("single", "jump"):
             return self._pair_or_single(state, tensor, step.wires[0], 1, step)
         first, second = sorted(step.wires)
         if second == first + 1:

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cvgen.conventions import HBAR, real_dtype
+from cvgen.engines.channels import KRAUS
 from cvgen.sizes import total_photon_basis_size as basis_size
 
 __all__ = [
@@ -123,8 +124,10 @@ class Bucket:
 
 @dataclass(frozen=True)
 class Plan:
-    """How one step moves the state: row indices into the previous layout, per bucket, or the
-    flat phase index of every row of the current layout for a diagonal gate."""
+    """How one step moves the state: row indices into the previous layout, per bucket; the
+    flat phase index of every row of the current layout for a diagonal gate; or, for a drawn
+    jump, per shift k the previous layout's row of each kept state's source and its level on
+    the wire ([N, S] each)."""
 
     step: object  # cvgen.engines.compiled.Step
     buckets: list[Bucket]
@@ -165,8 +168,12 @@ class TotalPhotonTruncation:
 
     def prepare(self, index: int, matrix) -> list:
         """Per bucket, the blocks [K, chains, size, size] (shared: [chains, size, size]); for a
-        diagonal gate, its phase per layout row [rows, K]."""
+        diagonal gate, its phase per layout row [rows, K]; for a drawn jump, each trajectory's
+        source rows and factors [B, S]."""
         xp, plan = self.xp, self.plans[index]
+        if plan.step.action == "jump":  # a drawn Kraus operator (a Jump) per trajectory
+            rows, levels = (xp.take(table, matrix.shifts, axis=0) for table in plan.gathers)
+            return [rows, xp.take_along(matrix.factors, levels, axis=-1)]  # [B, S] each
         size = xp.shape(matrix)[0]
         flat = xp.pad(xp.reshape(matrix, [size, -1]), [[0, 0], [0, 1]])  # a zero at the end
         if not plan.buckets:
@@ -177,6 +184,11 @@ class TotalPhotonTruncation:
     def apply(self, state, index: int, tensors: list):
         """Step `index`: phases, or every bucket's product on rows gathered from the state."""
         xp, plan = self.xp, self.plans[index]
+        if plan.step.action == "jump":  # one gather per trajectory: A_k |n> = f |n + d k>
+            rows, factors = tensors
+            picked = xp.take_along(xp.transpose(state, [1, 0]), rows, axis=-1) * factors
+            zero = xp.zeros([1, self.batch_size], self.dtype)
+            return xp.concat([xp.transpose(picked, [1, 0]), zero], axis=0)
         if not plan.buckets:
             return _scale_rows(xp, state, tensors[0])
         outputs = [
@@ -307,6 +319,15 @@ def _plan_steps(steps: list, basis: np.ndarray, n_total: int, batch_size: int):
             plans.append(Plan(step, [], [], phase_index))
             layouts.append(row_of)
             continue
+        if step.action == "jump":  # out: the compact basis in order, then the zero row
+            wire = step.wires[0]
+            sources = _jump_sources(basis, wire, KRAUS[step.op.name][1], n_total)
+            rows = np.where(sources >= 0, row_of[sources], zero_row)
+            plans.append(Plan(step, [], [rows, basis[sources, wire]], None))
+            row_of = np.arange(len(basis))
+            state_at = np.concatenate([row_of, [-1]])
+            layouts.append(row_of)
+            continue
         buckets = _buckets(step.action, step.wires, basis, n_total, batch_size)
         gathers = [
             np.where(b.members >= 0, row_of[b.members], zero_row).reshape(-1) for b in buckets
@@ -318,6 +339,18 @@ def _plan_steps(steps: list, basis: np.ndarray, n_total: int, batch_size: int):
         row_of[state_at[kept]] = np.flatnonzero(kept)
         layouts.append(row_of)
     return plans, layouts
+
+
+def _jump_sources(basis: np.ndarray, wire: int, direction: int, n_total: int) -> np.ndarray:
+    """[N, S]: for shift k, the kept state that A_k (n -> n + direction k on `wire`) maps to
+    each kept state, or -1 where none does (A_k's image of the kept states is dropped there)."""
+    sources = np.full((n_total, len(basis)), -1)
+    for k in range(n_total):
+        source = basis.copy()
+        source[:, wire] -= direction * k
+        kept = (source[:, wire] >= 0) & (source.sum(axis=1) < n_total)
+        sources[k, kept] = index_of(source[kept], basis, n_total)
+    return sources
 
 
 def _chains(action: str, wires: tuple[int, ...], basis: np.ndarray, n_total: int):
