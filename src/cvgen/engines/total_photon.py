@@ -11,7 +11,9 @@ as P U P, P the projector onto the kept states and U the exact per-mode matrix a
     N - s states of their mode: the top-left (N - s) x (N - s) block of U;
   - passive two-mode gates (BSgate, MZgate) conserve n1 + n2: one block per sector;
   - S2gate conserves n1 - n2: one block per difference, cut where n1 + n2 reaches N - s;
-  - diagonal gates (Rgate, Kgate, CKgate) are phases.
+  - diagonal gates (Rgate, Kgate, CKgate) are phases;
+  - a quantum-jump trajectory's drawn Kraus operator (a shift of one mode's photon number,
+    cvgen.engines.channels.Jump) is one gather of each kept state's source.
 
 Each block is a prefix of a "chain" of the gate's local Fock states, so blocks of one chain
 share the chain's matrix. Blocks are padded into buckets of equal size and every bucket is one
@@ -182,7 +184,8 @@ class TotalPhotonTruncation:
         return [b[0] for b in blocks] if plan.step.shared else blocks
 
     def apply(self, state, index: int, tensors: list):
-        """Step `index`: phases, or every bucket's product on rows gathered from the state."""
+        """Step `index`: phases, every bucket's product on rows gathered from the state, or a
+        drawn jump's gather of each kept state's source row."""
         xp, plan = self.xp, self.plans[index]
         if plan.step.action == "jump":  # one gather per trajectory: A_k |n> = f |n + d k>
             rows, factors = tensors
