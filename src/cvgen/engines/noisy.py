@@ -29,6 +29,7 @@ output state mixed. Two exact paths, both built from the compiled engine's own s
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass
 
@@ -43,10 +44,11 @@ from cvgen.engines.per_mode import PerModeTruncation
 from cvgen.engines.total_photon import (
     TotalPhotonTruncation,
     basis_states,
-    box_index,
-    index_of,
+    box_positions,
     kept_state_outputs,
     lowering_tables,
+    shift_sources,
+    to_box,
 )
 from cvgen.noise import NoisePlan, stderr_name
 from cvgen.program import Op, names_in
@@ -219,9 +221,7 @@ class TotalDensityTruncation:
         self.lowering_index, self.lowering_weights = _lowering_terms(
             self.basis, cutoff, bra_leading
         )
-        # For every state of the per-mode box, its position in the compact basis (S: dropped).
-        self.compact_of_box = np.full(cutoff**self.modes, size)
-        self.compact_of_box[box_index(self.basis, cutoff)] = np.arange(size)
+        self.compact_of_box = box_positions(self.basis, cutoff)
 
     def _on_modes(self, step: Step) -> Step:
         """A ket or bra step with its wires as modes 0..M-1."""
@@ -302,12 +302,8 @@ class TotalDensityTruncation:
             terms = xp.take(flat, self.lowering_index, axis=0)
             return xp.asarray(self.lowering_weights, self.dtype) @ terms
 
-        return kept_state_outputs(xp, self.basis, probs, lowering, self._to_box, outputs)
-
-    def _to_box(self, rows):
-        """Rows [B, S] spread over the flat per-mode box [B, N^M], zero-filled."""
-        padded = self.xp.pad(rows, [[0, 0], [0, 1]])
-        return self.xp.take(padded, self.compact_of_box, axis=1)
+        spread = functools.partial(to_box, xp, positions=self.compact_of_box, axis=1)
+        return kept_state_outputs(xp, self.basis, probs, lowering, spread, outputs)
 
     def densities(self, state):
         """rho in the per-mode box [B, N^M, N^M], zero outside the kept states."""
@@ -315,8 +311,8 @@ class TotalDensityTruncation:
         ket_leading = self._transposed(state) if self.bra_leading else state
         size = len(self.basis)
         rho = xp.transpose(xp.reshape(ket_leading, [size, size, -1]), [2, 0, 1])
-        padded = xp.pad(rho, [[0, 0], [0, 1], [0, 1]])
-        return xp.take(xp.take(padded, self.compact_of_box, axis=1), self.compact_of_box, axis=2)
+        rows_spread = to_box(xp, rho, self.compact_of_box, axis=1)
+        return to_box(xp, rows_spread, self.compact_of_box, axis=2)
 
 
 @dataclass(frozen=True)
@@ -334,18 +330,16 @@ class ShiftTables:
 
 def _shift_tables(basis: np.ndarray, wire: int, direction: int, cutoff: int) -> ShiftTables:
     """Loss (direction -1) reaches target i from i + k e_w while total(i) + k < N, the amplifier
-    from i - k e_w while k <= n_w(i); the entries past counts[k] are unused."""
-    size = len(basis)
-    largest = basis[:, wire] if direction > 0 else cutoff - 1 - basis.sum(axis=1)
-    order = np.argsort(-largest, kind="stable")
-    counts = tuple(int(np.sum(largest >= k)) for k in range(cutoff))
-    sources = np.zeros((cutoff, size), dtype=np.int64)
-    factor_index = np.zeros((cutoff, size), dtype=np.int64)
+    from i - k e_w while k <= n_w(i) (shift_sources); the entries past counts[k] are unused."""
+    every = shift_sources(basis, wire, direction, cutoff)  # [N, S], -1 where none
+    reached = every >= 0  # for each target, the shifts 0..largest reach it
+    order = np.argsort(-reached.sum(axis=0), kind="stable")
+    counts = tuple(int(n) for n in reached.sum(axis=1))
+    sources = np.zeros((cutoff, len(basis)), dtype=np.int64)
+    factor_index = np.zeros((cutoff, len(basis)), dtype=np.int64)
     for k, count in enumerate(counts):
-        source = basis[order[:count]]
-        source[:, wire] -= direction * k
-        sources[k, :count] = index_of(source, basis, cutoff)
-        factor_index[k, :count] = source[:, wire] * cutoff + k
+        sources[k, :count] = every[k, order[:count]]
+        factor_index[k, :count] = basis[sources[k, :count], wire] * cutoff + k
     return ShiftTables(sources, factor_index, counts, np.argsort(order))
 
 

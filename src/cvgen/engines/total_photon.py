@@ -50,10 +50,13 @@ __all__ = [
     "basis_size",
     "basis_states",
     "box_index",
+    "box_positions",
     "index_of",
     "kept_state_outputs",
     "layout_sizes",
     "lowering_tables",
+    "shift_sources",
+    "to_box",
 ]
 
 # Cost model of a bucket, in complex multiply-adds per sample: chains x width x size x
@@ -85,6 +88,22 @@ def box_index(states: np.ndarray, n_total: int) -> np.ndarray:
     """Flat index of each state in the per-mode box [n_total] * modes."""
     modes = states.shape[1]
     return states @ (n_total ** np.arange(modes - 1, -1, -1, dtype=np.int64))
+
+
+def box_positions(basis: np.ndarray, n_total: int) -> np.ndarray:
+    """For every state of the flat per-mode box [n_total]^M, its position in `basis`
+    (len(basis) where the box state is not kept): what `to_box` gathers with."""
+    positions = np.full(n_total ** basis.shape[1], len(basis))
+    positions[box_index(basis, n_total)] = np.arange(len(basis))
+    return positions
+
+
+def to_box(xp, compact, positions: np.ndarray, axis: int):
+    """`compact`, indexed by the kept states along `axis`, spread over the flat per-mode box
+    there (zero outside the kept states; `positions` from box_positions)."""
+    padding = [[0, 0]] * len(xp.shape(compact))
+    padding[axis] = [0, 1]
+    return xp.take(xp.pad(compact, padding), positions, axis=axis)
 
 
 def index_of(states: np.ndarray, basis: np.ndarray, n_total: int) -> np.ndarray:
@@ -157,9 +176,7 @@ class TotalPhotonTruncation:
         self.basis = basis_states(modes, cutoff)
         self.plans, self._layouts = _plan_steps(steps, self.basis, cutoff, batch_size)
         self._compact_rows = self._layouts[-1]
-        # For every state of the box, its position in the compact basis (len(basis) if dropped).
-        self._compact_of_box = np.full(cutoff**modes, len(self.basis))
-        self._compact_of_box[box_index(self.basis, cutoff)] = np.arange(len(self.basis))
+        self._compact_of_box = box_positions(self.basis, cutoff)
 
     def basis_size(self) -> int:
         return len(self.basis)
@@ -236,9 +253,7 @@ class TotalPhotonTruncation:
 
     def _to_box(self, compact):
         """Rows [count, basis_size] spread over the flat per-mode box [count, N^M], zero-filled."""
-        xp = self.xp
-        padded = xp.pad(compact, [[0, 0], [0, 1]])
-        return xp.take(padded, self._compact_of_box, axis=1)
+        return to_box(self.xp, compact, self._compact_of_box, axis=1)
 
 
 def kept_state_outputs(xp, basis: np.ndarray, probs, lowering, to_box, outputs) -> dict:
@@ -324,7 +339,7 @@ def _plan_steps(steps: list, basis: np.ndarray, n_total: int, batch_size: int):
             continue
         if step.action == "jump":  # out: the compact basis in order, then the zero row
             wire = step.wires[0]
-            sources = _jump_sources(basis, wire, KRAUS[step.op.name][1], n_total)
+            sources = shift_sources(basis, wire, KRAUS[step.op.name][1], n_total)
             rows = np.where(sources >= 0, row_of[sources], zero_row)
             plans.append(Plan(step, [], [rows, basis[sources, wire]], None))
             row_of = np.arange(len(basis))
@@ -344,7 +359,7 @@ def _plan_steps(steps: list, basis: np.ndarray, n_total: int, batch_size: int):
     return plans, layouts
 
 
-def _jump_sources(basis: np.ndarray, wire: int, direction: int, n_total: int) -> np.ndarray:
+def shift_sources(basis: np.ndarray, wire: int, direction: int, n_total: int) -> np.ndarray:
     """[N, S]: for shift k, the kept state that A_k (n -> n + direction k on `wire`) maps to
     each kept state, or -1 where none does (A_k's image of the kept states is dropped there)."""
     sources = np.full((n_total, len(basis)), -1)
